@@ -1,0 +1,57 @@
+"""
+The one error hierarchy of authsvc.
+
+Services raise these; they know nothing of HTTP beyond the status a client
+should see. ``authsvc.exceptions.exception_handler`` is the one place that
+renders them as ``{"detail": ..., "code": ...}``.
+"""
+
+
+class ServiceError(Exception):
+    """A refusal a client should see, with a stable machine-readable ``code``."""
+
+    status = 400
+    code = "invalid"
+    detail = "The request could not be processed."
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
+        if detail is not None:
+            self.detail = detail
+        if code is not None:
+            self.code = code
+        super().__init__(self.detail)
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+    detail = "Not found."
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "not_authenticated"
+    detail = "Authentication credentials were not provided."
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "permission_denied"
+    detail = "You do not have permission to perform this action."
+
+
+class Conflict(ServiceError):
+    status = 400
+    code = "conflict"
+
+
+class FieldErrors(ServiceError):
+    """Validation failures found by a service (for example password validators)."""
+
+    status = 400
+    code = "invalid"
+    detail = "Invalid input."
+
+    def __init__(self, errors: dict[str, list[str]], detail: str | None = None) -> None:
+        self.errors = errors
+        super().__init__(detail)

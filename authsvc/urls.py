@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from authsvc.views import healthz
+
+urlpatterns = [
+    path("api/auth/", include("accounts.urls")),
+    path("api/auth/", include("tokens.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "authsvc.exceptions.handler400"
+handler403 = "authsvc.exceptions.handler403"
+handler404 = "authsvc.exceptions.handler404"
+handler500 = "authsvc.exceptions.handler500"

@@ -1,0 +1,69 @@
+import uuid
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+PASSWORD = "correct horse battery staple 42"
+
+
+@pytest.fixture(autouse=True)
+def _isolation(settings):
+    """Every test starts with an empty cache and one-step login; 2FA tests opt back in."""
+    settings.AUTH_2FA = "off"
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api():
+    # CSRF checks on, as in a real browser: Django's test client skips them otherwise.
+    return APIClient(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def make_api():
+    return lambda: APIClient(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    def make(email: str | None = None, password: str = PASSWORD, **extra):
+        email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"
+        return django_user_model.objects.create_user(email=email, password=password, **extra)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user(email="alice@example.com")
+
+
+@pytest.fixture
+def login(api):
+    """Log a user in through the API; returns the response (tokens in body or cookies)."""
+
+    def do_login(user, transport: str = "body", client=None, **headers):
+        client = client or api
+        response = client.post(
+            "/api/auth/login/",
+            {"email": user.email, "password": PASSWORD, "transport": transport},
+            format="json",
+            **headers,
+        )
+        assert response.status_code == 200, response.content
+        return response
+
+    return do_login
+
+
+@pytest.fixture
+def tokens(user, login):
+    """A fresh body-transport login of ``user``: {"access", "refresh", ...}."""
+    return login(user).json()
+
+
+def bearer(token: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}

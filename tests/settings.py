@@ -1,0 +1,16 @@
+"""
+Test settings: the real settings, with a test-only signing key when none is
+given and a cheaper Argon2 (same algorithm and code path, fewer rounds) so
+the suite's hundreds of logins stay fast.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-for-the-authsvc-suite-only-not-for-production")
+
+from authsvc.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher", *PASSWORD_HASHERS]  # noqa: F405
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# The test client speaks plain HTTP; HTTPS redirection is checked by the deploy test.
+SECURE_SSL_REDIRECT = False

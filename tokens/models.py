@@ -1,0 +1,79 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Session(models.Model):
+    """
+    One login: the family of refresh tokens that descend from it by rotation.
+
+    Revoking the session ends every refresh token of the family and, because
+    access tokens carry the session id and are checked against this row on
+    every request, every access token too.
+    """
+
+    class RevokeReason(models.TextChoices):
+        LOGOUT = "logout", "Signed out"
+        LOGOUT_ALL = "logout_all", "Signed out everywhere"
+        USER = "user", "Revoked by the user"
+        REUSE = "reuse", "Refresh token reuse detected"
+        PASSWORD_CHANGE = "password_change", "Password changed"
+        PASSWORD_RESET = "password_reset", "Password reset"
+        ADMIN = "admin", "Revoked by staff"
+        COMMAND = "command", "Revoked by an operator"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexed by the (user, -created_at) index below, which leads with user.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="auth_sessions", db_index=False
+    )
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField()
+    expires_at = models.DateTimeField(help_text="Absolute end of the session, whatever the refreshes.")
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=32, choices=RevokeReason.choices, blank=True, default="")
+    revoked_by = models.CharField(
+        max_length=254, blank=True, default="", help_text="Who revoked it, when not the user: staff email, command."
+    )
+
+    class Meta:
+        indexes = [
+            # The user's sessions, newest first (sessions list, revoke_all).
+            models.Index(fields=["user", "-created_at"], name="session_user_created"),
+            # Purge: absolute expiry, and revoked sessions past retention.
+            models.Index(fields=["expires_at"], name="session_expires"),
+            models.Index(fields=["revoked_at"], name="session_revoked", condition=Q(revoked_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.id} of user {self.user_id}"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class RefreshToken(models.Model):
+    """
+    The record of one refresh JWT ever issued. Only its id (``jti``) and
+    metadata are kept, never the token: a database leak yields nothing usable.
+    """
+
+    jti = models.UUIDField(primary_key=True, editable=False)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="refresh_tokens")
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True, help_text="When it was exchanged (rotated).")
+    replaced_by = models.UUIDField(null=True, blank=True, help_text="The jti of the token it was exchanged for.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["expires_at"], name="refresh_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"refresh token {self.jti}"

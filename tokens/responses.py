@@ -1,0 +1,23 @@
+"""Rendering freshly issued tokens in the transport the client asked for."""
+
+from rest_framework import status as http_status
+from rest_framework.response import Response
+
+from tokens.cookies import set_auth_cookies
+from tokens.serializers import BodyTokensSerializer, CookieTokensSerializer, Transport
+from tokens.services import IssuedTokens
+
+
+def no_store(response: Response) -> Response:
+    # RFC 6749 §5.1: responses carrying tokens must not be cached.
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+def token_response(issued: IssuedTokens, transport: str, status: int = http_status.HTTP_200_OK) -> Response:
+    if transport == Transport.BODY:
+        return no_store(Response(BodyTokensSerializer(issued).data, status=status))
+    response = Response(CookieTokensSerializer(issued).data, status=status)
+    set_auth_cookies(response, issued)
+    return no_store(response)

@@ -1,0 +1,12 @@
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "tokens.authentication.JWTAuthentication"
+    name = ["bearerAuth", "cookieAuth"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            {"type": "apiKey", "in": "cookie", "name": "access_token"},
+        ]

@@ -1,0 +1,74 @@
+from rest_framework import serializers
+
+from tokens.jwt import MAX_TOKEN_LENGTH
+from tokens.models import Session
+
+
+class Transport:
+    COOKIE = "cookie"
+    BODY = "body"
+    CHOICES = (COOKIE, BODY)
+
+
+def transport_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=Transport.CHOICES,
+        default=Transport.COOKIE,
+        help_text="'cookie' (browsers): tokens in HttpOnly cookies. 'body' (native/server clients): tokens in the JSON body.",
+    )
+
+
+class RawTokenField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", MAX_TOKEN_LENGTH)
+        kwargs.setdefault("trim_whitespace", True)
+        super().__init__(**kwargs)
+
+
+class RefreshRequestSerializer(serializers.Serializer):
+    refresh = RawTokenField(
+        required=False,
+        help_text="The refresh token, for clients that keep it themselves. Browsers send the refresh_token cookie instead.",
+    )
+
+
+class LogoutRequestSerializer(serializers.Serializer):
+    refresh = RawTokenField(required=False, help_text="The refresh token of the session to end (body transport).")
+
+
+class CookieTokensSerializer(serializers.Serializer):
+    """Token response in cookie transport: the refresh token is only ever in its cookie."""
+
+    access = serializers.CharField()
+    access_expires_at = serializers.DateTimeField()
+    session_id = serializers.UUIDField()
+
+
+class BodyTokensSerializer(CookieTokensSerializer):
+    refresh = serializers.CharField()
+    refresh_expires_at = serializers.DateTimeField()
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Session
+        fields = ["id", "created_at", "last_used_at", "expires_at", "user_agent", "ip", "current"]
+
+    def get_current(self, session: Session) -> bool:
+        return session.id == self.context.get("current_session_id")
+
+
+class RevokedCountSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField()
+
+
+class CsrfTokenSerializer(serializers.Serializer):
+    csrf_token = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(), required=False)

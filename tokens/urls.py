@@ -1,0 +1,12 @@
+from django.urls import path
+
+from tokens import views
+
+urlpatterns = [
+    path("refresh/", views.RefreshView.as_view(), name="refresh"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("logout/all/", views.LogoutAllView.as_view(), name="logout-all"),
+    path("sessions/", views.SessionListView.as_view(), name="sessions"),
+    path("sessions/<uuid:session_id>/", views.SessionDetailView.as_view(), name="session-detail"),
+    path("csrf/", views.CsrfView.as_view(), name="csrf"),
+]

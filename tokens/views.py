@@ -1,0 +1,128 @@
+from django.middleware.csrf import get_token
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.utils.decorators import method_decorator
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from authsvc.errors import Unauthorized
+from tokens import services
+from tokens.authentication import bearer_token, enforce_csrf
+from tokens.conf import conf
+from tokens.cookies import clear_auth_cookies
+from tokens.responses import token_response
+from tokens.serializers import (
+    BodyTokensSerializer,
+    CsrfTokenSerializer,
+    ErrorSerializer,
+    LogoutRequestSerializer,
+    RefreshRequestSerializer,
+    RevokedCountSerializer,
+    SessionSerializer,
+    Transport,
+)
+
+ERRORS_401 = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated, or the token was refused.")}
+
+
+class PublicAPIView(APIView):
+    """An endpoint that reads its own credentials, or none: a stale access cookie must not block it."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+
+class RefreshView(PublicAPIView):
+    @extend_schema(
+        summary="Exchange a refresh token for a new pair (rotation)",
+        description=(
+            "The refresh token comes from the refresh_token cookie (CSRF header required), "
+            "`Authorization: Bearer <refresh>`, or the body. The answer uses the same transport. "
+            "Codes: not_authenticated, token_invalid, token_expired, token_revoked, token_reused."
+        ),
+        request=RefreshRequestSerializer,
+        responses={200: BodyTokensSerializer, 400: ErrorSerializer, **ERRORS_401},
+        auth=[],
+    )
+    def post(self, request):
+        serializer = RefreshRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        raw = serializer.validated_data.get("refresh") or bearer_token(request)
+        transport = Transport.BODY
+        if not raw:
+            raw = request.COOKIES.get(conf.refresh_cookie)
+            transport = Transport.COOKIE
+            if not raw:
+                raise Unauthorized("No refresh token was provided.")
+            enforce_csrf(request)
+        issued = services.rotate_refresh_token(raw=raw)
+        return token_response(issued, transport)
+
+
+class LogoutView(PublicAPIView):
+    @extend_schema(
+        summary="End the current session",
+        description=(
+            "Revokes the session of the access token (header or cookie) or of the refresh token "
+            "(body or cookie) and clears the auth cookies. Idempotent: always 204."
+        ),
+        request=LogoutRequestSerializer,
+        responses={204: None, 403: ErrorSerializer},
+    )
+    def post(self, request):
+        serializer = LogoutRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        header_token = bearer_token(request)
+        if header_token or serializer.validated_data.get("refresh"):
+            tokens = [header_token, serializer.validated_data.get("refresh")]
+        else:
+            tokens = [request.COOKIES.get(conf.access_cookie), request.COOKIES.get(conf.refresh_cookie)]
+            if any(tokens):
+                enforce_csrf(request)
+        services.end_session(tokens=[raw for raw in tokens if raw])
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        clear_auth_cookies(response)
+        return response
+
+
+class LogoutAllView(APIView):
+    @extend_schema(
+        summary="End every session of the current user",
+        request=None,
+        responses={200: RevokedCountSerializer, **ERRORS_401},
+    )
+    def post(self, request):
+        revoked = services.revoke_all_sessions(
+            user_id=request.user.pk, reason=services.RevokeReason.LOGOUT_ALL
+        )
+        response = Response(RevokedCountSerializer({"revoked": revoked}).data)
+        clear_auth_cookies(response)
+        return response
+
+
+class SessionListView(APIView):
+    @extend_schema(summary="The current user's active sessions, newest first",
+                   responses={200: SessionSerializer(many=True), **ERRORS_401})
+    def get(self, request):
+        sessions = services.active_sessions(user_id=request.user.pk)
+        serializer = SessionSerializer(sessions, many=True, context={"current_session_id": request.auth.session_id})
+        return Response(serializer.data)
+
+
+class SessionDetailView(APIView):
+    @extend_schema(summary="Revoke one of the current user's sessions",
+                   responses={204: None, 404: ErrorSerializer, **ERRORS_401})
+    def delete(self, request, session_id):
+        services.revoke_own_session(user_id=request.user.pk, session_id=session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@method_decorator(ensure_csrf_cookie, name="dispatch")
+class CsrfView(PublicAPIView):
+    @extend_schema(summary="Set the csrftoken cookie and return its value",
+                   description="Send it back as the X-CSRFToken header on unsafe requests authenticated by cookie.",
+                   responses={200: CsrfTokenSerializer}, auth=[])
+    def get(self, request):
+        return Response(CsrfTokenSerializer({"csrf_token": get_token(request)}).data)
