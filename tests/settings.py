@@ -6,7 +6,7 @@ the suite's hundreds of logins stay fast.
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "test-secret-key-for-the-authsvc-suite-only-not-for-production")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-for-the-authsvc-suite-only-not-for-production-" + "x" * 16)
 
 from authsvc.settings import *  # noqa: E402,F403
 

@@ -1,5 +1,6 @@
 """The auth cookies: set on token responses in cookie transport, cleared on logout."""
 
+import math
 from datetime import datetime
 
 from django.utils import timezone
@@ -8,7 +9,9 @@ from tokens.conf import conf
 
 
 def _max_age(expires_at: datetime) -> int:
-    return max(0, int((expires_at - timezone.now()).total_seconds()))
+    # Token times are whole seconds (JWT NumericDate); round up so the cookie
+    # lives exactly as long as the token it carries.
+    return max(0, math.ceil((expires_at - timezone.now()).total_seconds()))
 
 
 def _set(response, name: str, value: str, *, path: str, expires_at: datetime) -> None:

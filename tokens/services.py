@@ -82,12 +82,13 @@ def _record_refresh_token(*, session: Session, jti: uuid.UUID, now: datetime) ->
 
 def issue_session(*, user, ip: str | None = None, user_agent: str = "") -> IssuedTokens:
     """Start a session for a user who has just proven who they are."""
-    now = _now()
+    started_at = timezone.now()
+    now = started_at.replace(microsecond=0)
     with transaction.atomic():
         session = Session.objects.create(
             user=user,
-            created_at=now,
-            last_used_at=now,
+            created_at=started_at,
+            last_used_at=started_at,
             expires_at=now + conf.session_max_age,
             ip=ip,
             user_agent=user_agent,

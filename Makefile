@@ -1,0 +1,41 @@
+# Two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEV_ENV := DEBUG=1
+
+.PHONY: run test install migrate superuser check clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(DEV_ENV) $(PY) manage.py migrate --noinput
+
+## run: install, migrate and serve on http://127.0.0.1:8000 (SQLite, no other setup)
+run: migrate
+	@echo ""
+	@echo "  authsvc on http://127.0.0.1:8000"
+	@echo "  API docs:  http://127.0.0.1:8000/api/docs/   (schema: /api/schema/)"
+	@echo "  Admin:     http://127.0.0.1:8000/admin/      (make superuser to create an account)"
+	@echo ""
+	$(DEV_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+
+superuser: migrate
+	$(DEV_ENV) $(PY) manage.py createsuperuser
+
+## test: the whole suite (set DATABASE_URL / REDIS_URL to run it on PostgreSQL / Redis)
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: install
+	$(DEV_ENV) $(PY) manage.py check
+	$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache
