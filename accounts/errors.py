@@ -1,4 +1,4 @@
-from authsvc.errors import ServiceError, Unauthorized
+from authsvc.errors import Forbidden, ServiceError, Unauthorized, Unavailable
 
 
 class InvalidCredentials(Unauthorized):
@@ -10,3 +10,60 @@ class EmailTaken(ServiceError):
     status = 400
     code = "email_taken"
     detail = "An account with this email already exists."
+
+
+class InvalidPassword(ServiceError):
+    status = 400
+    code = "invalid_password"
+    detail = "The password is incorrect."
+
+
+class ChallengeMissing(Unauthorized):
+    code = "challenge_missing"
+    detail = "No pending login challenge; log in again."
+
+
+class ChallengeInvalid(Unauthorized):
+    code = "challenge_invalid"
+    detail = "This login challenge is not valid; log in again."
+
+
+class ChallengeExpired(Unauthorized):
+    code = "challenge_expired"
+    detail = "This login challenge has expired; log in again."
+
+
+class ChallengeLocked(Unauthorized):
+    code = "challenge_locked"
+    detail = "Too many wrong codes; log in again."
+
+
+class ChallengeUsed(Unauthorized):
+    code = "challenge_used"
+    detail = "This login challenge was already used; log in again."
+
+
+class InvalidCode(Unauthorized):
+    code = "invalid_code"
+    detail = "The code is incorrect."
+
+
+class ResetTokenInvalid(ServiceError):
+    status = 400
+    code = "reset_token_invalid"
+    detail = "The password reset link is invalid or has expired."
+
+
+class TwoFactorEnforced(Forbidden):
+    code = "two_factor_enforced"
+    detail = "Two-factor authentication is required for every account here."
+
+
+class TwoFactorUnavailable(Forbidden):
+    code = "two_factor_unavailable"
+    detail = "Two-factor authentication is switched off on this service."
+
+
+class EmailUnavailable(Unavailable):
+    code = "email_unavailable"
+    detail = "The email could not be queued; try again shortly."

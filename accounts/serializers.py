@@ -5,12 +5,20 @@ from tokens.serializers import transport_field
 
 # Long enough for any passphrase, short enough that hashing it is no DoS.
 PASSWORD_MAX_LENGTH = 1024
+CHALLENGE_MAX_LENGTH = 128
 
 
 def password_field(**kwargs) -> serializers.CharField:
     return serializers.CharField(
         max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True,
         style={"input_type": "password"}, **kwargs,
+    )
+
+
+def challenge_field() -> serializers.CharField:
+    return serializers.CharField(
+        max_length=CHALLENGE_MAX_LENGTH, required=False,
+        help_text="The challenge from the login response (body transport). Browsers send the two_factor_auth cookie.",
     )
 
 
@@ -23,6 +31,41 @@ class LoginSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = password_field()
     transport = transport_field()
+
+
+class TwoFactorPendingSerializer(serializers.Serializer):
+    two_factor_required = serializers.BooleanField(default=True)
+    expires_in = serializers.IntegerField(help_text="Seconds the emailed code stays valid.")
+    challenge = serializers.CharField(required=False, help_text="Body transport only.")
+
+
+class TwoFactorLoginSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=16, help_text="The 6-digit code from the email.")
+    challenge = challenge_field()
+    transport = transport_field()
+
+
+class TwoFactorResendSerializer(serializers.Serializer):
+    challenge = challenge_field()
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = password_field()
+    new_password = password_field()
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    uid = serializers.CharField(max_length=64)
+    token = serializers.CharField(max_length=128)
+    new_password = password_field()
+
+
+class PasswordConfirmSerializer(serializers.Serializer):
+    password = password_field()
 
 
 class UserSerializer(serializers.ModelSerializer):

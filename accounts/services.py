@@ -1,28 +1,78 @@
-"""Account use cases: registration and password login."""
+"""
+Account use cases: registration, password login with an emailed second
+factor, password change and reset, and the per-user two-factor switch.
+"""
 
 import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
-from accounts.errors import EmailTaken, InvalidCredentials
-from accounts.models import User, normalize_email
-from authsvc.errors import FieldErrors
-from tokens.services import IssuedTokens, issue_session
+from accounts import codes, emails
+from accounts.errors import (
+    ChallengeExpired,
+    ChallengeInvalid,
+    ChallengeLocked,
+    ChallengeUsed,
+    EmailTaken,
+    EmailUnavailable,
+    InvalidCode,
+    InvalidCredentials,
+    InvalidPassword,
+    ResetTokenInvalid,
+    TwoFactorEnforced,
+    TwoFactorUnavailable,
+)
+from accounts.models import TwoFactorChallenge, User, normalize_email
+from authsvc.errors import FieldErrors, TooManyRequests
+from tokens.services import IssuedTokens, RevokeReason, issue_session, revoke_all_sessions
 
 logger = logging.getLogger(__name__)
+
+
+class TwoFactorMode:
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class TwoFactorPending:
+    """Login step one passed: a code was emailed; the client holds ``challenge`` until step two."""
+
+    challenge: str
+    expires_in: int
+
+
+# --- registration and credentials --------------------------------------------------
+
+
+def _validated_password(password: str, user: User, field: str = "password") -> str:
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise FieldErrors({field: list(exc.messages)}) from exc
+    return password
 
 
 def register_user(*, email: str, password: str) -> User:
     """Create an account. Django's password validators apply; an email is taken whatever its case."""
     email = normalize_email(email)
     user = User(email=email)
-    try:
-        validate_password(password, user)
-    except DjangoValidationError as exc:
-        raise FieldErrors({"password": list(exc.messages)}) from exc
+    _validated_password(password, user)
     if User.objects.filter(email=email).exists():
         raise EmailTaken()
     user.set_password(password)
@@ -54,7 +104,261 @@ def check_credentials(*, email: str, password: str) -> User:
     return user
 
 
-def login(*, email: str, password: str, ip: str | None, user_agent: str) -> IssuedTokens:
-    """Password login: a new session for the user."""
+def _confirm_password(user: User, password: str) -> None:
+    if not user.check_password(password):
+        raise InvalidPassword()
+
+
+# --- login -------------------------------------------------------------------------------
+
+
+def two_factor_applies(user: User) -> bool:
+    mode = settings.AUTH_2FA
+    return mode == TwoFactorMode.REQUIRED or (mode == TwoFactorMode.OPTIONAL and user.two_factor_enabled)
+
+
+def login(*, email: str, password: str, ip: str | None, user_agent: str) -> IssuedTokens | TwoFactorPending:
+    """Password login: a session at once, or, when 2FA applies, a challenge and an emailed code."""
     user = check_credentials(email=email, password=password)
-    return issue_session(user=user, ip=ip, user_agent=user_agent)
+    if not two_factor_applies(user):
+        return issue_session(user=user, ip=ip, user_agent=user_agent)
+    now = timezone.now()
+    secret = codes.new_secret()
+    ttl = settings.TWO_FACTOR_CODE_TTL
+    challenge = TwoFactorChallenge.objects.create(
+        user=user,
+        secret_hash=codes.hash_secret(secret),
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl),
+        code_sent_at=now,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    _enqueue_code_email(challenge.id)
+    return TwoFactorPending(challenge=secret, expires_in=ttl)
+
+
+def _enqueue(task, *args) -> None:
+    """Queue a task once the surrounding transaction commits; a broker that is down is a 503, not a 500."""
+
+    def send() -> None:
+        try:
+            task.delay(*args)
+        except (KombuError, RedisError, OSError) as exc:
+            logger.error("could not queue %s: %r", task.name, exc)
+            raise EmailUnavailable() from exc
+
+    transaction.on_commit(send)
+
+
+def _enqueue_code_email(challenge_id: uuid.UUID) -> None:
+    from accounts.tasks import send_two_factor_code
+
+    _enqueue(send_two_factor_code, str(challenge_id))
+
+
+def send_two_factor_code(*, challenge_id: uuid.UUID) -> bool:
+    """
+    Make a fresh code for a pending challenge, store its keyed hash and email
+    it. Runs in the worker, so the raw code never travels through the broker
+    and exists only in the email. Any earlier code of the challenge stops
+    working. False if the challenge is no longer pending.
+    """
+    challenge_id = uuid.UUID(str(challenge_id))
+    code = codes.new_code()
+    updated = TwoFactorChallenge.objects.filter(
+        pk=challenge_id, consumed_at__isnull=True, expires_at__gt=timezone.now()
+    ).update(code_hash=codes.hash_code(challenge_id, code))
+    if not updated:
+        return False
+    challenge = TwoFactorChallenge.objects.select_related("user").get(pk=challenge_id)
+    emails.send(
+        to=challenge.user.email,
+        subject="Your sign-in code",
+        template="two_factor_code",
+        context={"code": code, "minutes": max(1, settings.TWO_FACTOR_CODE_TTL // 60)},
+    )
+    logger.info("two-factor code sent", extra={"challenge_id": str(challenge_id)})
+    return True
+
+
+def _pending_challenge(secret: str) -> TwoFactorChallenge:
+    challenge = (
+        TwoFactorChallenge.objects.select_related("user").filter(secret_hash=codes.hash_secret(secret)).first()
+    )
+    if challenge is None:
+        raise ChallengeInvalid()
+    return challenge
+
+
+def _refusal(challenge: TwoFactorChallenge, now) -> Exception | None:
+    """Why a challenge no longer takes codes, as the error to raise; None while it is pending."""
+    if challenge.consumed_at is not None:
+        return ChallengeUsed()
+    if challenge.expires_at <= now:
+        return ChallengeExpired()
+    if challenge.attempts >= TwoFactorChallenge.MAX_ATTEMPTS:
+        return ChallengeLocked()
+    if not challenge.user.is_active:
+        return ChallengeInvalid()
+    return None
+
+
+def complete_two_factor_login(*, challenge: str, code: str, ip: str | None, user_agent: str) -> IssuedTokens:
+    """
+    Login step two: the emailed code for this challenge → a session.
+
+    Each try is counted by a conditional ``UPDATE`` before the code is
+    compared, so 50 parallel wrong guesses still burn the challenge after
+    ``MAX_ATTEMPTS``; the challenge is consumed by another conditional
+    ``UPDATE``, so of 10 parallel right codes exactly one logs in.
+    """
+    pending = _pending_challenge(challenge)
+    now = timezone.now()
+    live = TwoFactorChallenge.objects.filter(
+        pk=pending.pk, consumed_at__isnull=True, expires_at__gt=now,
+        attempts__lt=TwoFactorChallenge.MAX_ATTEMPTS, user__is_active=True,
+    )
+    if not live.update(attempts=F("attempts") + 1):
+        pending.refresh_from_db()
+        raise _refusal(pending, now) or ChallengeInvalid()
+    if not codes.is_well_formed_code(code) or not codes.hashes_match(
+        pending.code_hash, codes.hash_code(pending.pk, code)
+    ):
+        logger.info("two-factor code rejected", extra={"challenge_id": str(pending.pk)})
+        raise InvalidCode()
+    if not TwoFactorChallenge.objects.filter(pk=pending.pk, consumed_at__isnull=True).update(consumed_at=now):
+        raise ChallengeUsed()
+    return issue_session(user=pending.user, ip=ip, user_agent=user_agent)
+
+
+def resend_two_factor_code(*, challenge: str) -> None:
+    """
+    Email a new code for a pending challenge; the previous one stops working.
+    One email per ``TWO_FACTOR_RESEND_COOLDOWN`` seconds per challenge,
+    claimed by a conditional ``UPDATE`` so parallel resends send one email.
+    The attempt count is kept: resending does not buy more guesses.
+    """
+    pending = _pending_challenge(challenge)
+    now = timezone.now()
+    cooldown = timedelta(seconds=settings.TWO_FACTOR_RESEND_COOLDOWN)
+    claimed = TwoFactorChallenge.objects.filter(
+        pk=pending.pk, consumed_at__isnull=True, expires_at__gt=now,
+        attempts__lt=TwoFactorChallenge.MAX_ATTEMPTS, code_sent_at__lte=now - cooldown,
+    ).update(code_sent_at=now)
+    if not claimed:
+        pending.refresh_from_db()
+        refusal = _refusal(pending, now)
+        if refusal is not None:
+            raise refusal
+        wait = (pending.code_sent_at + cooldown - now).total_seconds()
+        raise TooManyRequests(retry_after=wait + 1, detail="A code was sent moments ago; wait before asking again.")
+    _enqueue_code_email(pending.pk)
+
+
+# --- passwords ---------------------------------------------------------------------------
+
+
+def change_password(*, user: User, old_password: str, new_password: str, current_session_id: uuid.UUID) -> int:
+    """
+    Set a new password, keeping the session it was changed from and revoking
+    every other one (whoever else holds them may be the reason for the
+    change). Returns how many sessions were revoked.
+    """
+    _confirm_password(user, old_password)
+    user.set_password(_validated_password(new_password, user, field="new_password"))
+    user.save(update_fields=["password"])
+    revoked = revoke_all_sessions(
+        user_id=user.pk, reason=RevokeReason.PASSWORD_CHANGE, except_session_id=current_session_id
+    )
+    _notify_password_changed(user, how="changed", revoked=revoked)
+    return revoked
+
+
+def request_password_reset(*, email: str) -> None:
+    """Email a single-use reset link if an active account has this email; say nothing either way."""
+    user = User.objects.filter(email=normalize_email(email), is_active=True).first()
+    if user is None:
+        logger.info("password reset requested for an unknown email")
+        return
+    from accounts.tasks import send_password_reset
+
+    _enqueue(send_password_reset, user.pk)
+
+
+def send_password_reset_email(*, user_id: int) -> None:
+    """
+    Make the reset token and email the link (in the worker: the token only
+    exists in the email). Django's token generator hashes the password and
+    last login into the token, so it dies once used or once the password
+    changes, and after ``PASSWORD_RESET_TIMEOUT``.
+    """
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return
+    link = settings.PASSWORD_RESET_URL.format(
+        uid=urlsafe_base64_encode(force_bytes(user.pk)), token=default_token_generator.make_token(user)
+    )
+    emails.send(
+        to=user.email, subject="Reset your password", template="password_reset",
+        context={"email": user.email, "link": link},
+    )
+
+
+def confirm_password_reset(*, uid: str, token: str, new_password: str) -> int:
+    """Set the password from a reset link and revoke every session. Returns how many were revoked."""
+    try:
+        user_id = int(force_str(urlsafe_base64_decode(uid)))
+    except (ValueError, TypeError, OverflowError, UnicodeDecodeError) as exc:
+        raise ResetTokenInvalid() from exc
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not default_token_generator.check_token(user, token):
+        raise ResetTokenInvalid()
+    user.set_password(_validated_password(new_password, user, field="new_password"))
+    user.save(update_fields=["password"])
+    revoked = revoke_all_sessions(user_id=user.pk, reason=RevokeReason.PASSWORD_RESET)
+    _notify_password_changed(user, how="reset", revoked=revoked)
+    return revoked
+
+
+def _notify_password_changed(user: User, *, how: str, revoked: int) -> None:
+    from accounts.tasks import send_password_changed_notice
+
+    _enqueue(send_password_changed_notice, user.pk, how, revoked)
+
+
+def send_password_changed_email(*, user_id: int, how: str, revoked: int) -> None:
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return
+    note = f"{revoked} other session(s) were signed out." if revoked else "No other session was signed in."
+    emails.send(
+        to=user.email, subject=f"Your password was {how}", template="password_changed",
+        context={"email": user.email, "how": how, "sessions_note": note},
+    )
+
+
+# --- per-user two-factor ----------------------------------------------------------------
+
+
+def _check_two_factor_switchable() -> None:
+    if settings.AUTH_2FA == TwoFactorMode.REQUIRED:
+        raise TwoFactorEnforced()
+    if settings.AUTH_2FA == TwoFactorMode.OFF:
+        raise TwoFactorUnavailable()
+
+
+def set_two_factor(*, user: User, password: str, enabled: bool) -> None:
+    """The user switches their own emailed second factor on or off (``AUTH_2FA=optional``)."""
+    _check_two_factor_switchable()
+    _confirm_password(user, password)
+    user.two_factor_enabled = enabled
+    user.save(update_fields=["two_factor_enabled"])
+    logger.info("two-factor %s", "enabled" if enabled else "disabled", extra={"user_id": user.pk})
+
+
+def disable_two_factor(*, user: User) -> None:
+    """Staff switch a user's second factor off (a lost mailbox); no password asked."""
+    user.two_factor_enabled = False
+    user.save(update_fields=["two_factor_enabled"])
+    logger.info("two-factor disabled by staff", extra={"user_id": user.pk})

@@ -21,6 +21,10 @@ class ServiceError(Exception):
             self.code = code
         super().__init__(self.detail)
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
 
 class NotFound(ServiceError):
     status = 404
@@ -32,6 +36,11 @@ class Unauthorized(ServiceError):
     status = 401
     code = "not_authenticated"
     detail = "Authentication credentials were not provided."
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # RFC 7235 §3.1: a 401 names the scheme that would be accepted.
+        return {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
 class Forbidden(ServiceError):
@@ -55,3 +64,28 @@ class FieldErrors(ServiceError):
     def __init__(self, errors: dict[str, list[str]], detail: str | None = None) -> None:
         self.errors = errors
         super().__init__(detail)
+
+
+class TooManyRequests(ServiceError):
+    status = 429
+    code = "rate_limited"
+    detail = "Too many requests. Try again later."
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(detail)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class Unavailable(ServiceError):
+    status = 503
+    code = "unavailable"
+    detail = "The service is temporarily unavailable. Try again later."
+    retry_after = 30
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -29,7 +29,7 @@ def error_body(detail: str, code: str, errors: dict | None = None) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         errors = exc.errors if isinstance(exc, FieldErrors) else None
-        return Response(error_body(exc.detail, exc.code, errors), status=exc.status)
+        return Response(error_body(exc.detail, exc.code, errors), status=exc.status, headers=exc.headers)
 
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

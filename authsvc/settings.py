@@ -142,6 +142,27 @@ REVOKED_RETENTION = env.int("REVOKED_RETENTION", default=7 * 24 * 3600)
 TWO_FACTOR_CODE_TTL = env.int("TWO_FACTOR_CODE_TTL", default=600)
 AUTH_2FA = env.str("AUTH_2FA", default="required")
 
+# Rate limits (django-ratelimit syntax: count/period). See authsvc/ratelimits.py.
+RATE_LIMITS = {
+    "login_email": env.str("RATELIMIT_LOGIN_EMAIL", default="10/m"),
+    "login_ip": env.str("RATELIMIT_LOGIN_IP", default="30/m"),
+    "two_factor_ip": env.str("RATELIMIT_2FA_IP", default="30/m"),
+    "two_factor_challenge": env.str("RATELIMIT_2FA_CHALLENGE", default="10/m"),
+    "resend_ip": env.str("RATELIMIT_RESEND_IP", default="10/m"),
+    "reset_email": env.str("RATELIMIT_RESET_EMAIL", default="5/h"),
+    "reset_ip": env.str("RATELIMIT_RESET_IP", default="20/h"),
+    "register_ip": env.str("RATELIMIT_REGISTER_IP", default="20/h"),
+}
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
+# Seconds between two emails of a code for one challenge.
+TWO_FACTOR_RESEND_COOLDOWN = env.int("TWO_FACTOR_RESEND_COOLDOWN", default=30)
+# Where the password-reset email points: a page of the front end that posts
+# uid, token and the new password to /api/auth/password/reset/confirm/.
+PASSWORD_RESET_URL = env.str(
+    "PASSWORD_RESET_URL", default="http://127.0.0.1:8000/#/password-reset?uid={uid}&token={token}"
+)
+
 # Auth cookies. None for COOKIE_SECURE means "Secure unless DEBUG".
 COOKIE_SECURE = env.bool("COOKIE_SECURE", default=None)
 COOKIE_SAMESITE = env.str("COOKIE_SAMESITE", default="Lax")

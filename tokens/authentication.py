@@ -15,6 +15,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from authsvc.errors import ServiceError
 from tokens import services
 from tokens.conf import conf
+from tokens.errors import TokenInvalid
 
 AUTH_SCHEME = b"bearer"
 
@@ -40,20 +41,21 @@ def bearer_token(request) -> str | None:
     if not parts or parts[0].lower() != AUTH_SCHEME:
         return None
     if len(parts) != 2:
-        raise exceptions.AuthenticationFailed(
-            "Malformed Authorization header: expected 'Bearer <token>'.", code="token_invalid"
-        )
+        raise TokenInvalid("Malformed Authorization header: expected 'Bearer <token>'.")
     try:
         return parts[1].decode("ascii")
     except UnicodeDecodeError:
-        raise exceptions.AuthenticationFailed("Token is invalid.", code="token_invalid") from None
+        raise TokenInvalid() from None
 
 
 class JWTAuthentication(BaseAuthentication):
     """Access JWT → user, with the token's session checked in the same query."""
 
     def authenticate(self, request):
-        raw = bearer_token(request)
+        try:
+            raw = bearer_token(request)
+        except ServiceError as exc:
+            raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from exc
         from_cookie = False
         if raw is None:
             raw = request.COOKIES.get(conf.access_cookie)

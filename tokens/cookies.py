@@ -8,17 +8,18 @@ from django.utils import timezone
 from tokens.conf import conf
 
 
-def _max_age(expires_at: datetime) -> int:
+def seconds_until(moment: datetime) -> int:
     # Token times are whole seconds (JWT NumericDate); round up so the cookie
     # lives exactly as long as the token it carries.
-    return max(0, math.ceil((expires_at - timezone.now()).total_seconds()))
+    return max(0, math.ceil((moment - timezone.now()).total_seconds()))
 
 
-def _set(response, name: str, value: str, *, path: str, expires_at: datetime) -> None:
+def set_private_cookie(response, name: str, value: str, *, path: str, max_age: int) -> None:
+    """An HttpOnly cookie with the configured Secure, SameSite and Domain: script on the page cannot read it."""
     response.set_cookie(
         name,
         value,
-        max_age=_max_age(expires_at),
+        max_age=max_age,
         path=path,
         domain=conf.cookie_domain,
         secure=conf.cookie_secure,
@@ -27,14 +28,18 @@ def _set(response, name: str, value: str, *, path: str, expires_at: datetime) ->
     )
 
 
+def delete_private_cookie(response, name: str, *, path: str) -> None:
+    response.delete_cookie(name, path=path, domain=conf.cookie_domain, samesite=conf.cookie_samesite)
+
+
 def set_auth_cookies(response, issued) -> None:
-    _set(response, conf.access_cookie, issued.access, path=conf.access_cookie_path,
-         expires_at=issued.access_expires_at)
+    set_private_cookie(response, conf.access_cookie, issued.access, path=conf.access_cookie_path,
+                       max_age=seconds_until(issued.access_expires_at))
     # The refresh cookie only travels to the auth endpoints, never to the app's other APIs.
-    _set(response, conf.refresh_cookie, issued.refresh, path=conf.refresh_cookie_path,
-         expires_at=issued.refresh_expires_at)
+    set_private_cookie(response, conf.refresh_cookie, issued.refresh, path=conf.refresh_cookie_path,
+                       max_age=seconds_until(issued.refresh_expires_at))
 
 
 def clear_auth_cookies(response) -> None:
-    for name, path in ((conf.access_cookie, conf.access_cookie_path), (conf.refresh_cookie, conf.refresh_cookie_path)):
-        response.delete_cookie(name, path=path, domain=conf.cookie_domain, samesite=conf.cookie_samesite)
+    delete_private_cookie(response, conf.access_cookie, path=conf.access_cookie_path)
+    delete_private_cookie(response, conf.refresh_cookie, path=conf.refresh_cookie_path)

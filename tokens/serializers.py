@@ -25,6 +25,10 @@ class RawTokenField(serializers.CharField):
         super().__init__(**kwargs)
 
 
+class EmptySerializer(serializers.Serializer):
+    """For endpoints that take no fields: a body, if sent, must still be a JSON object."""
+
+
 class RefreshRequestSerializer(serializers.Serializer):
     refresh = RawTokenField(
         required=False,

@@ -16,6 +16,7 @@ from tokens.responses import token_response
 from tokens.serializers import (
     BodyTokensSerializer,
     CsrfTokenSerializer,
+    EmptySerializer,
     ErrorSerializer,
     LogoutRequestSerializer,
     RefreshRequestSerializer,
@@ -94,6 +95,7 @@ class LogoutAllView(APIView):
         responses={200: RevokedCountSerializer, **ERRORS_401},
     )
     def post(self, request):
+        EmptySerializer(data=request.data).is_valid(raise_exception=True)
         revoked = services.revoke_all_sessions(
             user_id=request.user.pk, reason=services.RevokeReason.LOGOUT_ALL
         )
