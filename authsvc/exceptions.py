@@ -4,6 +4,7 @@ The single exception handler: every error leaves the API as
 """
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -72,7 +73,18 @@ def json_error_view(status_code: int, detail: str, code: str):
     return view
 
 
-handler400 = json_error_view(status.HTTP_400_BAD_REQUEST, "Bad request.", "bad_request")
+_bad_request = json_error_view(status.HTTP_400_BAD_REQUEST, "Bad request.", "bad_request")
+_too_large = json_error_view(
+    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "The request body is too large.", "request_too_large"
+)
+
+
+def handler400(request, exception=None):
+    if isinstance(exception, RequestDataTooBig):
+        return _too_large(request, exception)
+    return _bad_request(request, exception)
+
+
 handler403 = json_error_view(status.HTTP_403_FORBIDDEN, "Forbidden.", "permission_denied")
 handler404 = json_error_view(status.HTTP_404_NOT_FOUND, "Not found.", "not_found")
 handler500 = json_error_view(

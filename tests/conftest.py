@@ -12,8 +12,6 @@ def _isolation(settings):
     """Every test starts with an empty cache and one-step login; 2FA tests opt back in."""
     settings.AUTH_2FA = "off"
     cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

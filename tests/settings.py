@@ -14,3 +14,6 @@ PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher", *PASSWORD_HASHERS]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # The test client speaks plain HTTP; HTTPS redirection is checked by the deploy test.
 SECURE_SSL_REDIRECT = False
+# Tasks run in-process in tests; the tests that exercise a real worker on
+# Redis switch this off for themselves (tests/accounts/test_celery_email.py).
+CELERY_TASK_ALWAYS_EAGER = True

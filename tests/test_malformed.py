@@ -27,14 +27,23 @@ ENDPOINTS = {
     "refresh": "/api/auth/refresh/",
     "logout": "/api/auth/logout/",
     "logout/all": "/api/auth/logout/all/",
+    "login/2fa": "/api/auth/login/2fa/",
+    "login/2fa/resend": "/api/auth/login/2fa/resend/",
+    "password/change": "/api/auth/password/change/",
+    "password/reset": "/api/auth/password/reset/",
+    "password/reset/confirm": "/api/auth/password/reset/confirm/",
+    "2fa/enable": "/api/auth/2fa/enable/",
+    "2fa/disable": "/api/auth/2fa/disable/",
 }
+# Endpoints that need a valid access token (sent as a Bearer header).
+AUTHENTICATED = {"logout/all", "password/change", "2fa/enable", "2fa/disable"}
 
-# (status, code); code None means a success answer, checked by check_success().
+# (status, code); code None means a success answer, checked by check_response().
 MALFORMED = (400, "malformed_request")
 UNSUPPORTED = (415, "unsupported_media_type")
 # Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE (RequestDataTooBig);
-# the project's handler400 renders it.
-TOO_LARGE = (400, "bad_request")
+# the project's handler400 renders it as 413.
+TOO_LARGE = (413, "request_too_large")
 INVALID = (400, "invalid")
 NOT_AUTHENTICATED = (401, "not_authenticated")
 TOKEN_INVALID = (401, "token_invalid")
@@ -63,7 +72,12 @@ class Body:
 
 
 # What endpoints whose every field is optional answer to a body without fields.
-NO_FIELDS = {"refresh": NOT_AUTHENTICATED, "logout": LOGGED_OUT, "logout/all": REVOKED}
+NO_FIELDS = {
+    "refresh": NOT_AUTHENTICATED,
+    "logout": LOGGED_OUT,
+    "logout/all": REVOKED,
+    "login/2fa/resend": (401, "challenge_missing"),
+}
 
 # Bodies sent unchanged to every POST endpoint.
 BODIES = {
@@ -139,6 +153,7 @@ FIELD_CASES = [
         "email",
     ),
     *on_both("email 50k chars", credentials(email=LONG + "@example.com"), INVALID, "email"),
+    # 100k characters never reach a field: the body is over the upload limit.
     *on_both("email 100k chars", credentials(email=HUGE + "@example.com"), TOO_LARGE, None),
     # DRF's CharField reads a number as its digits: register's validators refuse
     # an all-numeric password, login simply finds no such account.
@@ -184,10 +199,10 @@ def client():
 
 @pytest.fixture
 def post(client, request):
-    """POST raw bytes to an endpoint; logout/all with a valid Bearer access token of a body login."""
+    """POST raw bytes to an endpoint; authenticated ones with a valid Bearer access token of a body login."""
 
     def do_post(endpoint: str, raw: bytes, content_type: str = JSON):
-        headers = bearer(request.getfixturevalue("tokens")["access"]) if endpoint == "logout/all" else {}
+        headers = bearer(request.getfixturevalue("tokens")["access"]) if endpoint in AUTHENTICATED else {}
         return client.generic("POST", ENDPOINTS[endpoint], data=raw, content_type=content_type, **headers)
 
     return do_post
@@ -225,7 +240,7 @@ def check_response(response, expected: tuple) -> None:
 @pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_malformed_body_gets_a_stable_error(post, endpoint, body):
-    """Every POST endpoint answers a malformed, non-JSON, oversized or non-object body with a 4xx error, never a 500."""
+    """Every POST endpoint refuses a malformed, non-JSON, oversized or non-object body with a stable 4xx, never a 500."""
     response = post(endpoint, body.raw, body.content_type)
 
     check_response(response, body.expected(endpoint))
@@ -239,6 +254,7 @@ def test_wrong_field_type_or_content_is_refused(post, django_user_model, endpoin
     check_response(response, expected)
     if expected == INVALID:
         assert field_name in response.json()["errors"]
+    # A refused registration leaves no half-made account behind.
     if endpoint == "register":
         assert not django_user_model.objects.filter(email__iexact=EMAIL).exists()
 
