@@ -215,9 +215,13 @@ def complete_two_factor_login(*, challenge: str, code: str, ip: str | None, user
     """
     pending = _pending_challenge(challenge)
     now = timezone.now()
+    if not pending.user.is_active:
+        raise ChallengeInvalid()
+    # Only the row's own columns in the WHERE: PostgreSQL re-checks them on
+    # the latest row version after waiting for a concurrent writer's lock,
+    # which it would not do for a condition inside a joined subquery.
     live = TwoFactorChallenge.objects.filter(
-        pk=pending.pk, consumed_at__isnull=True, expires_at__gt=now,
-        attempts__lt=TwoFactorChallenge.MAX_ATTEMPTS, user__is_active=True,
+        pk=pending.pk, consumed_at__isnull=True, expires_at__gt=now, attempts__lt=TwoFactorChallenge.MAX_ATTEMPTS
     )
     if not live.update(attempts=F("attempts") + 1):
         pending.refresh_from_db()

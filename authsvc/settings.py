@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -54,6 +55,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's and the API docs' static files under gunicorn.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -115,6 +118,21 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+
+# The hourly purge (DESIGN.md, "Operations"). PURGE_SCHEDULE, in seconds,
+# replaces the crontab with an interval (tests run a real beat every second).
+PURGE_SCHEDULE = env.int("PURGE_SCHEDULE", default=None)
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-tokens": {
+        "task": "tokens.tasks.purge_expired",
+        "schedule": PURGE_SCHEDULE if PURGE_SCHEDULE else crontab(minute=0),
+    },
+}
+# The purges the hourly task and `manage.py purge_tokens` run, as dotted paths
+# of functions taking (*, batch_size, dry_run, now, on_progress) and returning
+# {kind: count}. Read when used.
+PURGE_FUNCTIONS = ["tokens.purge.purge_expired"]
+PURGE_BATCH_SIZE = env.int("PURGE_BATCH_SIZE", default=5000)
 
 # --- Auth ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -255,6 +273,16 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed, content-hashed names (cacheable forever) from `collectstatic`,
+    # which the Dockerfile runs; DEBUG serves the source files as they are.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 LOGGING = {
     "version": 1,
