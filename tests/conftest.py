@@ -65,3 +65,14 @@ def tokens(user, login):
 
 def bearer(token: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+@pytest.fixture
+def capture(django_capture_on_commit_callbacks):
+    """Run a request with its after-commit tasks (emails) executed."""
+
+    def run(fn, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(*args, **kwargs)
+
+    return run

@@ -17,3 +17,6 @@ SECURE_SSL_REDIRECT = False
 # Tasks run in-process in tests; the tests that exercise a real worker on
 # Redis switch this off for themselves (tests/accounts/test_celery_email.py).
 CELERY_TASK_ALWAYS_EAGER = True
+# No collectstatic before the suite: static files as in development, not
+# from the manifest that production's whitenoise storage reads.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

@@ -2,7 +2,22 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+
+
+class SessionQuerySet(models.QuerySet):
+    def active(self, at):
+        """
+        Live at ``at``: not revoked, within the absolute lifetime, and holding
+        an unused refresh token that has not expired (a session whose newest
+        refresh token expired has timed out).
+        """
+        live_refresh = RefreshToken.objects.filter(session=OuterRef("pk"), used_at__isnull=True, expires_at__gt=at)
+        return self.filter(revoked_at__isnull=True, expires_at__gt=at).filter(Exists(live_refresh))
+
+    def ended(self, at):
+        """Over at ``at`` without being revoked: past the absolute lifetime, or idle."""
+        return self.filter(revoked_at__isnull=True).exclude(pk__in=self.active(at).values("pk"))
 
 
 class Session(models.Model):
@@ -39,6 +54,8 @@ class Session(models.Model):
     revoked_by = models.CharField(
         max_length=254, blank=True, default="", help_text="Who revoked it, when not the user: staff email, command."
     )
+
+    objects = SessionQuerySet.as_manager()
 
     class Meta:
         indexes = [

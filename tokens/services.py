@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
@@ -19,6 +19,8 @@ from tokens.conf import conf
 from tokens.errors import TokenExpired, TokenInvalid, TokenReused, TokenRevoked
 from tokens.jwt import AccessJWT, RefreshJWT, SessionToken
 from tokens.models import RefreshToken, Session
+# The purge use cases, in their own module for their size.
+from tokens.purge import purge_all, purge_expired  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -265,10 +267,4 @@ def active_sessions(*, user_id: int) -> QuerySet[Session]:
     lifetime, and holding an unused refresh token that has not expired (a
     session whose newest refresh token expired has timed out).
     """
-    now = timezone.now()
-    live_refresh = RefreshToken.objects.filter(session=OuterRef("pk"), used_at__isnull=True, expires_at__gt=now)
-    return (
-        Session.objects.filter(user_id=user_id, revoked_at__isnull=True, expires_at__gt=now)
-        .filter(Exists(live_refresh))
-        .order_by("-created_at")
-    )
+    return Session.objects.filter(user_id=user_id).active(timezone.now()).order_by("-created_at")

@@ -35,14 +35,3 @@ def start_login(api, django_capture_on_commit_callbacks):
         return response, code_from_outbox()
 
     return start
-
-
-@pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    """Run a request with its after-commit tasks (emails) executed."""
-
-    def run(fn, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return run
