@@ -180,8 +180,8 @@ def _rotate(token: RefreshJWT, now: datetime) -> IssuedTokens | None:
         ).update(used_at=now, replaced_by=successor_jti)
         if not won:
             return None
-        session = Session.objects.select_related("user").get(pk=token.session_id)
-        if session.user_id != token.user_id:
+        session = Session.objects.select_related("user").filter(pk=token.session_id).first()
+        if session is None or session.user_id != token.user_id:
             raise TokenInvalid()
         # Raising here rolls the UPDATE back: a refused refresh changes nothing.
         _check_session_alive(session, now)

@@ -1,14 +1,14 @@
 """Parallel 2FA submissions on a real PostgreSQL: attempts and single use are decided by the database."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import TwoFactorChallenge
 from tests.accounts.conftest import code_from_outbox
+from tests.concurrency import in_parallel
 from tests.conftest import PASSWORD
 
 pytestmark = [
@@ -18,26 +18,13 @@ pytestmark = [
 ]
 
 
-def in_parallel(bodies: list[dict]) -> list:
-    barrier = threading.Barrier(len(bodies))
-    results: list = [None] * len(bodies)
+def submit_in_parallel(bodies: list[dict]) -> list:
+    def submit(client, i):
+        # Distinct IPs: this is about the challenge's own cap, not the per-IP rate limit.
+        response = client.post("/api/auth/login/2fa/", bodies[i], format="json", REMOTE_ADDR=f"10.0.0.{i}")
+        return response.status_code, response.json()["code"] if response.status_code != 200 else None
 
-    def worker(i: int) -> None:
-        client = APIClient(raise_request_exception=False)
-        try:
-            barrier.wait(timeout=10)
-            # Distinct IPs: this is about the challenge's own cap, not the per-IP rate limit.
-            response = client.post("/api/auth/login/2fa/", bodies[i], format="json", REMOTE_ADDR=f"10.0.{i // 250}.{i % 250}")
-            results[i] = (response.status_code, response.json()["code"] if response.status_code != 200 else None)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(bodies))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
+    return in_parallel(len(bodies), submit)
 
 
 @pytest.fixture
@@ -53,7 +40,7 @@ def test_fifty_parallel_wrong_guesses_burn_the_challenge_after_five(pending):
     challenge, code = pending
     wrong = "000000" if code != "000000" else "111111"
 
-    results = in_parallel([{"code": wrong, "challenge": challenge}] * 50)
+    results = submit_in_parallel([{"code": wrong, "challenge": challenge}] * 50)
 
     assert Counter(results) == {(401, "invalid_code"): 5, (401, "challenge_locked"): 45}
     assert TwoFactorChallenge.objects.get().attempts == 5
@@ -64,7 +51,7 @@ def test_fifty_parallel_wrong_guesses_burn_the_challenge_after_five(pending):
 def test_ten_parallel_right_codes_log_in_exactly_once(pending):
     challenge, code = pending
 
-    results = in_parallel([{"code": code, "challenge": challenge, "transport": "body"}] * 10)
+    results = submit_in_parallel([{"code": code, "challenge": challenge, "transport": "body"}] * 10)
 
     statuses = Counter(status for status, _ in results)
     assert statuses[200] == 1, results

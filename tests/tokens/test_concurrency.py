@@ -3,14 +3,14 @@ Concurrent exchanges of one refresh token, on a real PostgreSQL: the race is
 decided by the database (conditional UPDATE), so it must be tested on one.
 """
 
-import threading
 from collections import Counter
 
 import jwt
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from rest_framework.test import APIClient
 
+from tests.concurrency import in_parallel
 from tests.conftest import PASSWORD, bearer
 from tokens.models import RefreshToken, Session
 
@@ -24,25 +24,11 @@ pytestmark = [
 
 
 def exchange_concurrently(refresh: str, n: int = THREADS) -> list:
-    """n threads, each with its own client and DB connection, released at the same instant."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
+    def exchange(client, i):
+        response = client.post("/api/auth/refresh/", {"refresh": refresh}, format="json")
+        return response.status_code, response.json()
 
-    def worker(i: int) -> None:
-        client = APIClient(raise_request_exception=False)
-        try:
-            barrier.wait(timeout=10)
-            response = client.post("/api/auth/refresh/", {"refresh": refresh}, format="json")
-            results[i] = (response.status_code, response.json())
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
+    return in_parallel(n, exchange)
 
 
 @pytest.fixture
