@@ -20,3 +20,5 @@ CELERY_TASK_ALWAYS_EAGER = True
 # No collectstatic before the suite: static files as in development, not
 # from the manifest that production's whitenoise storage reads.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+# ...and whitenoise looks them up per request instead of indexing a STATIC_ROOT that is not there.
+WHITENOISE_AUTOREFRESH = True

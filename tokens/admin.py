@@ -1,26 +1,186 @@
-from django.contrib import admin
+"""
+Staff views of sessions and refresh records. Revocation goes through
+``tokens.services`` like every other revocation, so it takes effect on the
+session's access tokens at once and records which staff member did it.
+Rows are never deleted or edited here: a session ends by being revoked, and
+the purge removes it after the retention.
+"""
 
+from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.translation import ngettext
+
+from tokens import services
 from tokens.models import RefreshToken, Session
+
+
+def staff_identity(request) -> str:
+    """How a revocation by staff is recorded: their email (the username when the user model has none)."""
+    user = request.user
+    return getattr(user, user.get_email_field_name(), "") or user.get_username()
+
+
+class SessionStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
+
+    def lookups(self, request, model_admin):
+        return [
+            (self.ACTIVE, "Active"),
+            (self.REVOKED, "Revoked"),
+            (self.EXPIRED, "Expired or idle"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == self.ACTIVE:
+            return queryset.active(now)
+        if self.value() == self.REVOKED:
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == self.EXPIRED:
+            return queryset.ended(now)
+        return queryset
+
+
+class SessionUserFilter(admin.SimpleListFilter):
+    """
+    Sessions of one user, as ``?user=<id>`` (the user page links here).
+
+    A list of every user with a session, as ``list_filter = ["user"]`` would
+    render, does not fit in a sidebar at millions of logins: only the chosen
+    user is offered, and searching by email finds the others.
+    """
+
+    title = "user"
+    parameter_name = "user"
+
+    def lookups(self, request, model_admin):
+        # Always offer the chosen value: Django applies only filters that have
+        # choices, and ?user=<unknown> must list nothing, not everything.
+        value = self.value()
+        if not value:
+            return []
+        user = None
+        if value.isdigit():
+            user = Session._meta.get_field("user").related_model._default_manager.filter(pk=value).first()
+        return [(value, str(user) if user is not None else f"no user {value}")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        return queryset.filter(user_id=int(value))
 
 
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
-    list_display = ["id", "user", "created_at", "last_used_at", "expires_at", "ip", "revoked_at", "revoke_reason"]
+    list_display = [
+        "user_email", "created_at", "last_used_at", "expires_at", "ip", "short_user_agent",
+        "is_active", "revoked_at", "revoke_reason",
+    ]
+    list_display_links = ["user_email", "created_at"]
+    list_filter = [SessionStatusFilter, SessionUserFilter, "revoke_reason"]
     list_select_related = ["user"]
     search_fields = ["user__email", "ip"]
-    readonly_fields = [f.name for f in Session._meta.fields]
+    ordering = ["-created_at"]
+    # The exact count of an unfiltered list of millions of rows is not worth a scan.
+    show_full_result_count = False
+    readonly_fields = [f.name for f in Session._meta.fields] + ["is_active"]
+    actions = ["revoke_selected_sessions"]
+
+    def get_queryset(self, request):
+        live_refresh = RefreshToken.objects.filter(
+            session=OuterRef("pk"), used_at__isnull=True, expires_at__gt=timezone.now()
+        )
+        return super().get_queryset(request).annotate(has_live_refresh=Exists(live_refresh))
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="user", ordering="user__email")
+    def user_email(self, session: Session) -> str:
+        return str(session.user)
+
+    @admin.display(description="user agent")
+    def short_user_agent(self, session: Session) -> str:
+        agent = session.user_agent
+        return agent if len(agent) <= 40 else agent[:39] + "…"
+
+    @admin.display(description="active", boolean=True)
+    def is_active(self, session: Session) -> bool:
+        live = getattr(session, "has_live_refresh", True)
+        return session.revoked_at is None and session.expires_at > timezone.now() and live
+
+    @admin.action(description="Revoke selected sessions", permissions=["change"])
+    def revoke_selected_sessions(self, request, queryset):
+        revoked_by = staff_identity(request)
+        revoked = sum(
+            services.revoke_session(session_id=session_id, reason=Session.RevokeReason.ADMIN, revoked_by=revoked_by)
+            for session_id in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(
+            request,
+            ngettext("Revoked %d session.", "Revoked %d sessions.", revoked) % revoked,
+            messages.SUCCESS if revoked else messages.WARNING,
+        )
+
+
+class UserSessionInline(admin.TabularInline):
+    """The user's sessions on the user page, newest first; read-only (revoke with the actions)."""
+
+    model = Session
+    fk_name = "user"
+    fields = ["id", "created_at", "last_used_at", "expires_at", "ip", "user_agent", "revoked_at", "revoke_reason",
+              "revoked_by"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "sessions (newest first)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
 @admin.register(RefreshToken)
 class RefreshTokenAdmin(admin.ModelAdmin):
-    list_display = ["jti", "session", "issued_at", "expires_at", "used_at"]
+    list_display = ["jti", "session", "issued_at", "expires_at", "used_at", "replaced_by"]
+    list_select_related = ["session"]
+    search_fields = ["=jti", "=session__id"]
+    # Roughly newest first, along the expiry index: a record expires a refresh lifetime after its issue.
+    ordering = ["-expires_at"]
+    show_full_result_count = False
     readonly_fields = [f.name for f in RefreshToken._meta.fields]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # The records are how a replayed refresh token is recognised; the purge removes them.
         return False

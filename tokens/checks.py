@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 
 
 @register(Tags.security, deploy=False)
@@ -26,4 +27,22 @@ def check_token_settings(app_configs, **kwargs):
                 id="tokens.W001",
             )
         )
+    return errors
+
+
+@register()
+def check_purge_settings(app_configs, **kwargs):
+    """The hourly purge imports its functions when it runs: a typo must show up at deploy, not an hour later."""
+    errors = []
+    for path in getattr(settings, "PURGE_FUNCTIONS", []):
+        try:
+            function = import_string(path)
+        except ImportError as exc:
+            errors.append(Error(f"PURGE_FUNCTIONS: cannot import {path!r} ({exc}).", id="tokens.E005"))
+            continue
+        if not callable(function):
+            errors.append(Error(f"PURGE_FUNCTIONS: {path!r} is not callable.", id="tokens.E005"))
+    batch_size = getattr(settings, "PURGE_BATCH_SIZE", 1)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        errors.append(Error("PURGE_BATCH_SIZE must be a positive number of rows.", id="tokens.E006"))
     return errors

@@ -36,7 +36,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connections, router, transaction
-from django.db.models import Exists, Model, OuterRef, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -66,11 +66,10 @@ def purge_expired(*, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False
     now = now or timezone.now()
     retention_cutoff = now - conf.revoked_retention
     dead = Q(expires_at__lt=now) | Q(revoked_at__lt=retention_cutoff)
-    no_record_left = ~Exists(RefreshToken.objects.filter(session=OuterRef("pk")))
-    # Only a pre-filter, to spare the anti-join probes: the newest refresh
+    # Only a pre-filter, to spare per-session probes: the newest refresh
     # token of a session was issued at its last use, so it cannot have
     # expired unless that use is older than the refresh lifetime.
-    # ``no_record_left`` is what decides.
+    # ``_without_records`` is what decides.
     idle = Q(revoked_at__isnull=True, last_used_at__lt=now - conf.refresh_ttl)
 
     if dry_run:
@@ -81,15 +80,26 @@ def purge_expired(*, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False
     batches.delete(RefreshToken.objects.filter(expires_at__lt=now), kind=REFRESH_TOKENS)
     # Whatever records dead sessions still hold, then the sessions. A session
     # whose last record was skipped (locked by a concurrent refresh) is not
-    # deleted in this run: ``no_record_left`` keeps the foreign key intact.
+    # deleted in this run: ``_without_records`` keeps the foreign key intact.
     batches.delete(
         RefreshToken.objects.filter(Q(session__expires_at__lt=now) | Q(session__revoked_at__lt=retention_cutoff)),
         kind=REFRESH_TOKENS,
     )
-    batches.delete(Session.objects.filter(dead).filter(no_record_left), kind=SESSIONS)
-    batches.delete(Session.objects.filter(idle).filter(no_record_left), kind=SESSIONS)
+    batches.delete(_without_records(Session.objects.filter(dead)), kind=SESSIONS)
+    batches.delete(_without_records(Session.objects.filter(idle)), kind=SESSIONS)
     logger.info("expired tokens purged", extra={"counts": counts})
     return counts
+
+
+def _without_records(sessions: QuerySet) -> QuerySet:
+    """
+    The sessions no refresh record points at any more. A scalar subquery per
+    candidate, not ``NOT EXISTS``: PostgreSQL turns the latter into a hash
+    anti-join that reads the whole refresh table for every batch, while this
+    probes the ``session_id`` index once per candidate and stops at the LIMIT.
+    """
+    any_record = RefreshToken.objects.filter(session=OuterRef("pk")).values("pk")[:1]
+    return sessions.alias(any_record=Subquery(any_record)).filter(any_record__isnull=True)
 
 
 def _count_dead_rows(*, now: datetime, dead: Q, idle: Q) -> dict[str, int]:
@@ -129,6 +139,10 @@ def _delete_batch(rows: QuerySet, limit: int) -> int:
     The subquery is compiled by the ORM (quoting, parameter adaptation per
     backend); the DELETE around it is ours, so Django's collector, which would
     load every row and its related rows to emulate cascades, never runs.
+    On PostgreSQL the same set is written ``pk = ANY(ARRAY(SELECT …))``: the
+    batch is computed once and deleted through the primary-key index, where
+    ``IN`` may be planned as a hash join over a scan of the whole table, once
+    per batch.
     """
     model: type[Model] = rows.model
     alias = router.db_for_write(model)
@@ -140,11 +154,10 @@ def _delete_batch(rows: QuerySet, limit: int) -> int:
             # Lock only the rows being deleted, not the joined session rows.
             batch = batch.select_for_update(skip_locked=True, of=("self",))
         subquery, params = batch.query.sql_with_params()
+        pk = qn(model._meta.pk.column)
+        where = f"{pk} = ANY(ARRAY({subquery}))" if connection.vendor == "postgresql" else f"{pk} IN ({subquery})"
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {qn(model._meta.db_table)} WHERE {qn(model._meta.pk.column)} IN ({subquery})",
-                params,
-            )
+            cursor.execute(f"DELETE FROM {qn(model._meta.db_table)} WHERE {where}", params)
             return cursor.rowcount
 
 

@@ -4,13 +4,15 @@ management commands and the Celery tasks all call these; none of them touches
 ``Session`` or ``RefreshToken`` rows directly.
 """
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.contrib.auth import get_user_model
+from django.db import connections, router, transaction
+from django.db.models import Field, QuerySet
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
@@ -19,8 +21,7 @@ from tokens.conf import conf
 from tokens.errors import TokenExpired, TokenInvalid, TokenReused, TokenRevoked
 from tokens.jwt import AccessJWT, RefreshJWT, SessionToken
 from tokens.models import RefreshToken, Session
-# The purge use cases, in their own module for their size.
-from tokens.purge import purge_all, purge_expired  # noqa: F401
+from tokens.purge import purge_all, purge_expired  # noqa: F401  (re-exported; the purge lives in purge.py)
 
 logger = logging.getLogger(__name__)
 
@@ -54,17 +55,17 @@ def decode(token_class: type[SessionToken], raw: str) -> SessionToken:
         raise TokenInvalid() from exc
 
 
-def _issue_pair(*, session: Session, refresh_jti: uuid.UUID, refresh_issued_at: datetime,
+def _issue_pair(*, user_id: int, session_id: uuid.UUID, refresh_jti: uuid.UUID, refresh_issued_at: datetime,
                 refresh_expires_at: datetime, now: datetime) -> IssuedTokens:
     # An access token never outlives the refresh token issued with it, so an
     # idle session (newest refresh token expired) ends for both at once.
     access_expires_at = min(now + conf.access_ttl, refresh_expires_at)
     access = AccessJWT.encode(
-        user_id=session.user_id, session_id=session.id, jti=uuid.uuid4(),
+        user_id=user_id, session_id=session_id, jti=uuid.uuid4(),
         issued_at=now, expires_at=access_expires_at,
     )
     refresh = RefreshJWT.encode(
-        user_id=session.user_id, session_id=session.id, jti=refresh_jti,
+        user_id=user_id, session_id=session_id, jti=refresh_jti,
         issued_at=refresh_issued_at, expires_at=refresh_expires_at,
     )
     return IssuedTokens(
@@ -72,7 +73,7 @@ def _issue_pair(*, session: Session, refresh_jti: uuid.UUID, refresh_issued_at: 
         access_expires_at=access_expires_at,
         refresh=refresh,
         refresh_expires_at=refresh_expires_at,
-        session_id=session.id,
+        session_id=session_id,
     )
 
 
@@ -98,8 +99,8 @@ def issue_session(*, user, ip: str | None = None, user_agent: str = "") -> Issue
         record = _record_refresh_token(session=session, jti=uuid.uuid4(), now=now)
     logger.info("session started", extra={"session_id": str(session.id), "user_id": user.pk})
     return _issue_pair(
-        session=session, refresh_jti=record.jti, refresh_issued_at=record.issued_at,
-        refresh_expires_at=record.expires_at, now=now,
+        user_id=session.user_id, session_id=session.id, refresh_jti=record.jti,
+        refresh_issued_at=record.issued_at, refresh_expires_at=record.expires_at, now=now,
     )
 
 
@@ -113,20 +114,12 @@ def authenticate_access_token(raw: str) -> tuple[object, AccessJWT]:
     simplejwt already pays to load the user.
     """
     token = decode(AccessJWT, raw)
-    session = (
-        Session.objects.select_related("user")
-        .filter(
-            pk=token.session_id,
-            user_id=token.user_id,
-            revoked_at__isnull=True,
-            expires_at__gt=timezone.now(),
-            user__is_active=True,
-        )
-        .first()
+    user = _hot_sql(router.db_for_read(Session)).user_of_live_session(
+        session_id=token.session_id, user_id=token.user_id, now=timezone.now()
     )
-    if session is None:
+    if user is None:
         raise TokenInvalid()
-    return session.user, token
+    return user, token
 
 
 def rotate_refresh_token(*, raw: str) -> IssuedTokens:
@@ -160,8 +153,8 @@ def rotate_refresh_token(*, raw: str) -> IssuedTokens:
     successor = _grace_successor(record, now)
     if successor is not None:
         return _issue_pair(
-            session=session, refresh_jti=successor.jti, refresh_issued_at=successor.issued_at,
-            refresh_expires_at=successor.expires_at, now=now,
+            user_id=session.user_id, session_id=session.id, refresh_jti=successor.jti,
+            refresh_issued_at=successor.issued_at, refresh_expires_at=successor.expires_at, now=now,
         )
     revoke_session(session_id=session.id, reason=RevokeReason.REUSE)
     logger.warning(
@@ -172,25 +165,151 @@ def rotate_refresh_token(*, raw: str) -> IssuedTokens:
 
 
 def _rotate(token: RefreshJWT, now: datetime) -> IssuedTokens | None:
-    """The winning path: mark the token used and issue its successor, or None if it is not ours to rotate."""
+    """
+    The winning path: mark the token used and issue its successor, or None if
+    it is not ours to rotate (used, expired, another session's, or its session
+    or user no longer live: the caller then says which).
+
+    Three writes in one transaction and no read: the conditional UPDATE that
+    decides the race and checks the session and its user in the same
+    statement, so a refused refresh writes nothing; the session's
+    ``last_used_at``, which hands back its absolute expiry; the successor.
+    """
+    sql = _hot_sql(router.db_for_write(RefreshToken))
     successor_jti = uuid.uuid4()
-    with transaction.atomic():
-        won = RefreshToken.objects.filter(
-            jti=token.jti, session_id=token.session_id, used_at__isnull=True, expires_at__gt=now
-        ).update(used_at=now, replaced_by=successor_jti)
-        if not won:
+    with transaction.atomic(using=sql.alias), connections[sql.alias].cursor() as cursor:
+        if not sql.mark_used(cursor, token=token, successor_jti=successor_jti, now=now):
             return None
-        session = Session.objects.select_related("user").filter(pk=token.session_id).first()
-        if session is None or session.user_id != token.user_id:
+        session_expires_at = sql.touch_session(cursor, session_id=token.session_id, now=now)
+        if session_expires_at is None:
+            # Deleted since the UPDATE (its user deleted): raising rolls the UPDATE back.
             raise TokenInvalid()
-        # Raising here rolls the UPDATE back: a refused refresh changes nothing.
-        _check_session_alive(session, now)
-        record = _record_refresh_token(session=session, jti=successor_jti, now=now)
-        Session.objects.filter(pk=session.pk).update(last_used_at=now)
+        # A refresh token never outlives its session's absolute lifetime.
+        expires_at = min(now + conf.refresh_ttl, session_expires_at)
+        sql.record_successor(cursor, jti=successor_jti, session_id=token.session_id, now=now, expires_at=expires_at)
     return _issue_pair(
-        session=session, refresh_jti=record.jti, refresh_issued_at=record.issued_at,
-        refresh_expires_at=record.expires_at, now=now,
+        user_id=token.user_id, session_id=token.session_id, refresh_jti=successor_jti,
+        refresh_issued_at=now, refresh_expires_at=expires_at, now=now,
     )
+
+
+# --- the two hot paths, as fixed SQL ---------------------------------------------------------
+#
+# Authenticating a request and rotating a refresh token are what this service
+# does all day. As querysets, building and compiling the SQL took several times
+# the CPU that PostgreSQL spends running it (bench/RESULTS.md), so both are
+# fixed statements, written once per database: plain SQL that SQLite (3.35+,
+# for RETURNING) and PostgreSQL both run. Values are bound through each field's
+# ``get_db_prep_value`` and loaded through the backend's converters, as the ORM
+# does, so they compare and load exactly as in a queryset.
+
+_USER_OF_LIVE_SESSION = """
+SELECT {user_columns}
+FROM {user} u INNER JOIN {session} s ON s.user_id = u.{user_pk}
+WHERE s.id = %s AND s.user_id = %s AND s.revoked_at IS NULL AND s.expires_at > %s AND u.{user_active}
+"""
+
+# The record's own columns decide the race, in the UPDATE's own WHERE:
+# PostgreSQL re-checks them on the newest row version after waiting for a
+# concurrent exchange of the same token to commit (it would not re-check a
+# condition on them inside a subquery). The session and its user are
+# checked in the same statement.
+_MARK_USED = """
+UPDATE {record} SET used_at = %s, replaced_by = %s
+WHERE jti = %s AND session_id = %s AND used_at IS NULL AND expires_at > %s
+  AND EXISTS (
+    SELECT 1 FROM {session} s INNER JOIN {user} u ON u.{user_pk} = s.user_id
+    WHERE s.id = %s AND s.user_id = %s AND s.revoked_at IS NULL AND s.expires_at > %s AND u.{user_active}
+  )
+"""
+
+_TOUCH_SESSION = "UPDATE {session} SET last_used_at = %s WHERE id = %s RETURNING expires_at"
+
+_RECORD_SUCCESSOR = """
+INSERT INTO {record} (jti, session_id, issued_at, expires_at, used_at, replaced_by)
+VALUES (%s, %s, %s, %s, NULL, NULL)
+"""
+
+
+class _HotSQL:
+    """The hot paths' statements for one database alias."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        user_model = get_user_model()
+        qn = connections[alias].ops.quote_name
+        self.user_fields: list[Field] = list(user_model._meta.concrete_fields)
+        self.user_attnames = [field.attname for field in self.user_fields]
+        names = {
+            "session": qn(Session._meta.db_table),
+            "record": qn(RefreshToken._meta.db_table),
+            "user": qn(user_model._meta.db_table),
+            "user_pk": qn(user_model._meta.pk.column),
+            "user_active": qn(user_model._meta.get_field("is_active").column),
+            "user_columns": ", ".join(f"u.{qn(field.column)}" for field in self.user_fields),
+        }
+        self.user_model = user_model
+        self._user_of_live_session = _USER_OF_LIVE_SESSION.format(**names)
+        self._mark_used = _MARK_USED.format(**names)
+        self._touch_session = _TOUCH_SESSION.format(**names)
+        self._record_successor = _RECORD_SUCCESSOR.format(**names)
+        self._uuid_field = RefreshToken._meta.pk
+        self._time_field = Session._meta.get_field("expires_at")
+
+    def _uuid(self, value: uuid.UUID, connection):
+        return self._uuid_field.get_db_prep_value(value, connection)
+
+    def _time(self, value: datetime, connection):
+        return self._time_field.get_db_prep_value(value, connection)
+
+    @staticmethod
+    def _load(field: Field, value, connection):
+        expression = field.get_col(field.model._meta.db_table)
+        for converter in connection.ops.get_db_converters(expression) + expression.get_db_converters(connection):
+            value = converter(value, expression, connection)
+        return value
+
+    def user_of_live_session(self, *, session_id: uuid.UUID, user_id: int, now: datetime):
+        """The user, if this is their session, not revoked, within its lifetime, and they are active."""
+        connection = connections[self.alias]
+        with connection.cursor() as cursor:
+            cursor.execute(self._user_of_live_session,
+                           [self._uuid(session_id, connection), user_id, self._time(now, connection)])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        values = [self._load(field, value, connection) for field, value in zip(self.user_fields, row)]
+        return self.user_model.from_db(self.alias, self.user_attnames, values)
+
+    def mark_used(self, cursor, *, token: RefreshJWT, successor_jti: uuid.UUID, now: datetime) -> bool:
+        """Win the exchange of ``token``: True if this call marked it used."""
+        connection = connections[self.alias]
+        session_id, at = self._uuid(token.session_id, connection), self._time(now, connection)
+        cursor.execute(self._mark_used, [
+            at, self._uuid(successor_jti, connection), self._uuid(token.jti, connection), session_id, at,
+            session_id, token.user_id, at,
+        ])
+        return cursor.rowcount == 1
+
+    def touch_session(self, cursor, *, session_id: uuid.UUID, now: datetime) -> datetime | None:
+        """Set the session's ``last_used_at``; its absolute expiry, or None if it is gone."""
+        connection = connections[self.alias]
+        cursor.execute(self._touch_session, [self._time(now, connection), self._uuid(session_id, connection)])
+        row = cursor.fetchone()
+        return None if row is None else self._load(self._time_field, row[0], connection)
+
+    def record_successor(self, cursor, *, jti: uuid.UUID, session_id: uuid.UUID, now: datetime,
+                         expires_at: datetime) -> None:
+        connection = connections[self.alias]
+        cursor.execute(self._record_successor, [
+            self._uuid(jti, connection), self._uuid(session_id, connection),
+            self._time(now, connection), self._time(expires_at, connection),
+        ])
+
+
+@functools.cache
+def _hot_sql(alias: str) -> _HotSQL:
+    return _HotSQL(alias)
 
 
 def _check_session_alive(session: Session, now: datetime) -> None:

@@ -33,6 +33,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  {kind}: {deleted} deleted so far…")
 
         counts = purge_all(batch_size=batch_size, dry_run=dry_run, on_progress=progress)
-        verb = "Would delete" if dry_run else "Deleted"
+        outcome = "to delete (dry run)" if dry_run else "deleted"
         for kind, count in sorted(counts.items()):
-            self.stdout.write(f"{verb} {count} {kind}.")
+            self.stdout.write(f"{kind}: {count} {outcome}")
