@@ -13,8 +13,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
@@ -38,6 +38,8 @@ from accounts.errors import (
 )
 from accounts.models import TwoFactorChallenge, User, normalize_email
 from authsvc.errors import FieldErrors, TooManyRequests
+from tokens import audit
+from tokens.purge import purge_queryset
 from tokens.services import IssuedTokens, RevokeReason, issue_session, revoke_all_sessions
 
 logger = logging.getLogger(__name__)
@@ -119,9 +121,15 @@ def two_factor_applies(user: User) -> bool:
 
 def login(*, email: str, password: str, ip: str | None, user_agent: str) -> IssuedTokens | TwoFactorPending:
     """Password login: a session at once, or, when 2FA applies, a challenge and an emailed code."""
-    user = check_credentials(email=email, password=password)
+    try:
+        user = check_credentials(email=email, password=password)
+    except InvalidCredentials:
+        known = User.objects.filter(email=normalize_email(email)).values_list("pk", flat=True).first()
+        audit.record_event(audit.Kind.LOGIN_FAILED, user_id=known, email=normalize_email(email), ip=ip,
+                           user_agent=user_agent, reason="invalid_credentials", actor="user")
+        raise
     if not two_factor_applies(user):
-        return issue_session(user=user, ip=ip, user_agent=user_agent)
+        return _start_session(user, ip=ip, user_agent=user_agent, reason="password")
     now = timezone.now()
     secret = codes.new_secret()
     ttl = settings.TWO_FACTOR_CODE_TTL
@@ -217,23 +225,55 @@ def complete_two_factor_login(*, challenge: str, code: str, ip: str | None, user
     now = timezone.now()
     if not pending.user.is_active:
         raise ChallengeInvalid()
-    # Only the row's own columns in the WHERE: PostgreSQL re-checks them on
-    # the latest row version after waiting for a concurrent writer's lock,
-    # which it would not do for a condition inside a joined subquery.
-    live = TwoFactorChallenge.objects.filter(
-        pk=pending.pk, consumed_at__isnull=True, expires_at__gt=now, attempts__lt=TwoFactorChallenge.MAX_ATTEMPTS
-    )
-    if not live.update(attempts=F("attempts") + 1):
+    attempts = _count_attempt(pending, now)
+    if attempts is None:
         pending.refresh_from_db()
         raise _refusal(pending, now) or ChallengeInvalid()
     if not codes.is_well_formed_code(code) or not codes.hashes_match(
         pending.code_hash, codes.hash_code(pending.pk, code)
     ):
-        logger.info("two-factor code rejected", extra={"challenge_id": str(pending.pk)})
+        locked = attempts >= TwoFactorChallenge.MAX_ATTEMPTS
+        audit.record_event(
+            audit.Kind.TWO_FACTOR_LOCKED if locked else audit.Kind.TWO_FACTOR_FAILED, user_id=pending.user_id,
+            email=pending.user.email, ip=ip, user_agent=user_agent, reason=f"attempt {attempts}", actor="user",
+        )
         raise InvalidCode()
     if not TwoFactorChallenge.objects.filter(pk=pending.pk, consumed_at__isnull=True).update(consumed_at=now):
         raise ChallengeUsed()
-    return issue_session(user=pending.user, ip=ip, user_agent=user_agent)
+    return _start_session(pending.user, ip=ip, user_agent=user_agent, reason="two_factor")
+
+
+def _count_attempt(challenge: TwoFactorChallenge, now) -> int | None:
+    """
+    Count one try, if the challenge still takes one; the count after it, or None.
+
+    A conditional ``UPDATE … RETURNING`` on the row's own columns only:
+    PostgreSQL re-checks them on the latest row version after waiting for a
+    concurrent writer's lock (it would not for a condition in a joined
+    subquery), so parallel tries cannot exceed ``MAX_ATTEMPTS``.
+    """
+    model = TwoFactorChallenge
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    field = model._meta.get_field
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(model._meta.db_table)} SET {qn('attempts')} = {qn('attempts')} + 1 "
+            f"WHERE {qn('id')} = %s AND {qn('consumed_at')} IS NULL AND {qn('expires_at')} > %s "
+            f"AND {qn('attempts')} < %s RETURNING {qn('attempts')}",
+            [field("id").get_db_prep_value(challenge.pk, connection),
+             field("expires_at").get_db_prep_value(now, connection), model.MAX_ATTEMPTS],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _start_session(user: User, *, ip: str | None, user_agent: str, reason: str) -> IssuedTokens:
+    issued = issue_session(user=user, ip=ip, user_agent=user_agent)
+    audit.record_event(audit.Kind.LOGIN_SUCCEEDED, user_id=user.pk, email=user.email, session_id=issued.session_id,
+                       ip=ip, user_agent=user_agent, reason=reason, actor="user")
+    return issued
 
 
 def resend_two_factor_code(*, challenge: str) -> None:
@@ -263,7 +303,8 @@ def resend_two_factor_code(*, challenge: str) -> None:
 # --- passwords ---------------------------------------------------------------------------
 
 
-def change_password(*, user: User, old_password: str, new_password: str, current_session_id: uuid.UUID) -> int:
+def change_password(*, user: User, old_password: str, new_password: str, current_session_id: uuid.UUID,
+                    ip: str | None = None, user_agent: str = "") -> int:
     """
     Set a new password, keeping the session it was changed from and revoking
     every other one (whoever else holds them may be the reason for the
@@ -273,7 +314,8 @@ def change_password(*, user: User, old_password: str, new_password: str, current
     user.set_password(_validated_password(new_password, user, field="new_password"))
     user.save(update_fields=["password"])
     revoked = revoke_all_sessions(
-        user_id=user.pk, reason=RevokeReason.PASSWORD_CHANGE, except_session_id=current_session_id
+        user_id=user.pk, reason=RevokeReason.PASSWORD_CHANGE, except_session_id=current_session_id, ip=ip,
+        user_agent=user_agent,
     )
     _notify_password_changed(user, how="changed", revoked=revoked)
     return revoked
@@ -309,7 +351,8 @@ def send_password_reset_email(*, user_id: int) -> None:
     )
 
 
-def confirm_password_reset(*, uid: str, token: str, new_password: str) -> int:
+def confirm_password_reset(*, uid: str, token: str, new_password: str, ip: str | None = None,
+                           user_agent: str = "") -> int:
     """Set the password from a reset link and revoke every session. Returns how many were revoked."""
     try:
         user_id = int(force_str(urlsafe_base64_decode(uid)))
@@ -320,7 +363,7 @@ def confirm_password_reset(*, uid: str, token: str, new_password: str) -> int:
         raise ResetTokenInvalid()
     user.set_password(_validated_password(new_password, user, field="new_password"))
     user.save(update_fields=["password"])
-    revoked = revoke_all_sessions(user_id=user.pk, reason=RevokeReason.PASSWORD_RESET)
+    revoked = revoke_all_sessions(user_id=user.pk, reason=RevokeReason.PASSWORD_RESET, ip=ip, user_agent=user_agent)
     _notify_password_changed(user, how="reset", revoked=revoked)
     return revoked
 
@@ -366,3 +409,14 @@ def disable_two_factor(*, user: User) -> None:
     user.two_factor_enabled = False
     user.save(update_fields=["two_factor_enabled"])
     logger.info("two-factor disabled by staff", extra={"user_id": user.pk})
+
+
+# --- housekeeping -------------------------------------------------------------------------
+
+
+def purge_challenges(*, batch_size: int, dry_run: bool = False, now=None, on_progress=None) -> dict[str, int]:
+    """Delete 2FA challenges that can no longer be used: expired or consumed (a ``PURGE_FUNCTIONS`` entry)."""
+    now = now or timezone.now()
+    dead = TwoFactorChallenge.objects.filter(Q(expires_at__lt=now) | Q(consumed_at__isnull=False))
+    return purge_queryset(dead, kind="two_factor_challenges", batch_size=batch_size, dry_run=dry_run,
+                          on_progress=on_progress)

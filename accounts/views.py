@@ -155,7 +155,7 @@ class PasswordChangeView(APIView):
         serializer = PasswordChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.change_password(user=request.user, current_session_id=request.auth.session_id,
-                                 **serializer.validated_data)
+                                 ip=client_ip(request), user_agent=user_agent(request), **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -184,7 +184,8 @@ class PasswordResetConfirmView(PublicAPIView):
         enforce_rate_limit(request, "reset_ip", client_ip(request))
         serializer = PasswordResetConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.confirm_password_reset(**serializer.validated_data)
+        services.confirm_password_reset(ip=client_ip(request), user_agent=user_agent(request),
+                                        **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

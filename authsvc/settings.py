@@ -132,7 +132,13 @@ CELERY_BEAT_SCHEDULE = {
 # The purges the hourly task and `manage.py purge_tokens` run, as dotted paths
 # of functions taking (*, batch_size, dry_run, now, on_progress) and returning
 # {kind: count}. Read when used.
-PURGE_FUNCTIONS = ["tokens.purge.purge_expired"]
+PURGE_FUNCTIONS = [
+    "tokens.purge.purge_expired",
+    "tokens.audit.purge_events",
+    "accounts.services.purge_challenges",
+]
+# How long the audit trail (AuthEvent) is kept, in seconds (90 days).
+AUTH_EVENT_RETENTION = env.int("AUTH_EVENT_RETENTION", default=90 * 24 * 3600)
 PURGE_BATCH_SIZE = env.int("PURGE_BATCH_SIZE", default=5000)
 
 # --- Auth ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from tokens import services
-from tokens.models import RefreshToken, Session
+from tokens.models import AuthEvent, RefreshToken, Session
 
 
 def staff_identity(request) -> str:
@@ -183,4 +183,25 @@ class RefreshTokenAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # The records are how a replayed refresh token is recognised; the purge removes them.
+        return False
+
+
+@admin.register(AuthEvent)
+class AuthEventAdmin(admin.ModelAdmin):
+    """The audit trail: read-only, filterable, searchable."""
+
+    list_display = ["created_at", "kind", "email", "user_id", "session_id", "ip", "reason", "actor"]
+    list_filter = ["kind", "reason", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["email", "ip"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    readonly_fields = [f.name for f in AuthEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

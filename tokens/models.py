@@ -94,3 +94,40 @@ class RefreshToken(models.Model):
 
     def __str__(self) -> str:
         return f"refresh token {self.jti}"
+
+
+class AuthEvent(models.Model):
+    """
+    The audit trail: who logged in or failed to, which codes were wrong, which
+    session was revoked by whom, where a stolen refresh token was replayed.
+    Never a password, code, challenge secret or token.
+    """
+
+    class Kind(models.TextChoices):
+        LOGIN_SUCCEEDED = "login_succeeded", "Login succeeded"
+        LOGIN_FAILED = "login_failed", "Login failed"
+        TWO_FACTOR_FAILED = "two_factor_failed", "Wrong two-factor code"
+        TWO_FACTOR_LOCKED = "two_factor_locked", "Two-factor challenge locked"
+        REFRESH_REUSE = "refresh_reuse", "Refresh token reuse detected"
+        SESSION_REVOKED = "session_revoked", "Session revoked"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    created_at = models.DateTimeField()
+    # No foreign keys to rows that are deleted in bulk SQL (sessions are
+    # purged without Django's collector): the ids are kept as plain values.
+    user_id = models.BigIntegerField(null=True, blank=True)
+    email = models.CharField(max_length=254, blank=True, default="", help_text="The account's, or the one tried.")
+    session_id = models.UUIDField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    reason = models.CharField(max_length=64, blank=True, default="")
+    actor = models.CharField(max_length=254, blank=True, default="", help_text="user, system, staff email, command")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], name="authevent_created"),
+            models.Index(fields=["user_id", "-created_at"], name="authevent_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -91,6 +91,16 @@ def purge_expired(*, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False
     return counts
 
 
+def purge_queryset(rows: QuerySet, *, kind: str, batch_size: int, dry_run: bool = False,
+                   on_progress: Progress | None = None) -> dict[str, int]:
+    """Delete every row of ``rows`` in batches (count them with ``dry_run``): the simple purges of other tables."""
+    if dry_run:
+        return {kind: rows.count()}
+    counts = {kind: 0}
+    _Batches(batch_size=batch_size, counts=counts, on_progress=on_progress).delete(rows, kind=kind)
+    return counts
+
+
 def _without_records(sessions: QuerySet) -> QuerySet:
     """
     The sessions no refresh record points at any more. A scalar subquery per

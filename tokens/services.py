@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
 from authsvc.errors import NotFound
+from tokens import audit
 from tokens.conf import conf
 from tokens.errors import TokenExpired, TokenInvalid, TokenReused, TokenRevoked
 from tokens.jwt import AccessJWT, RefreshJWT, SessionToken
@@ -122,7 +123,7 @@ def authenticate_access_token(raw: str) -> tuple[object, AccessJWT]:
     return user, token
 
 
-def rotate_refresh_token(*, raw: str) -> IssuedTokens:
+def rotate_refresh_token(*, raw: str, ip: str | None = None, user_agent: str = "") -> IssuedTokens:
     """
     Exchange a refresh token for a new pair in the same session (RFC 9700
     §4.14.2: refresh token rotation with reuse detection).
@@ -156,11 +157,9 @@ def rotate_refresh_token(*, raw: str) -> IssuedTokens:
             user_id=session.user_id, session_id=session.id, refresh_jti=successor.jti,
             refresh_issued_at=successor.issued_at, refresh_expires_at=successor.expires_at, now=now,
         )
-    revoke_session(session_id=session.id, reason=RevokeReason.REUSE)
-    logger.warning(
-        "refresh token reuse detected; session revoked",
-        extra={"session_id": str(session.id), "user_id": session.user_id},
-    )
+    audit.record_event(audit.Kind.REFRESH_REUSE, user_id=session.user_id, email=session.user.email,
+                       session_id=session.id, ip=ip, user_agent=user_agent, actor="system")
+    revoke_session(session_id=session.id, reason=RevokeReason.REUSE, ip=ip, user_agent=user_agent)
     raise TokenReused()
 
 
@@ -329,36 +328,56 @@ def _grace_successor(record: RefreshToken, now: datetime) -> RefreshToken | None
     return RefreshToken.objects.filter(jti=record.replaced_by, used_at__isnull=True, expires_at__gt=now).first()
 
 
-def revoke_session(*, session_id: uuid.UUID, reason: str, user_id: int | None = None,
-                   revoked_by: str = "") -> bool:
+def _revoke(sessions: QuerySet[Session], *, reason: str, revoked_by: str, ip: str | None,
+            user_agent: str) -> int:
+    """
+    Revoke the still-active sessions among ``sessions`` and write one audit
+    event for each. The rows are locked first, so the events name exactly the
+    sessions this call revoked, not ones a concurrent revocation got to.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(sessions.filter(revoked_at__isnull=True).select_for_update().values_list("pk", "user_id"))
+        if not rows:
+            return 0
+        Session.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+            revoked_at=now, revoke_reason=reason, revoked_by=revoked_by
+        )
+        actor = revoked_by or ("system" if reason == RevokeReason.REUSE else "user")
+        for user_id in {user_id for _, user_id in rows}:
+            audit.record_revocations(
+                user_id=user_id, session_ids=[pk for pk, owner in rows if owner == user_id], reason=reason,
+                actor=actor, ip=ip, user_agent=user_agent,
+            )
+    return len(rows)
+
+
+def revoke_session(*, session_id: uuid.UUID, reason: str, user_id: int | None = None, revoked_by: str = "",
+                   ip: str | None = None, user_agent: str = "") -> bool:
     """Revoke one session (and so all its tokens). False if it was not active or not the user's."""
-    sessions = Session.objects.filter(pk=session_id, revoked_at__isnull=True)
+    sessions = Session.objects.filter(pk=session_id)
     if user_id is not None:
         sessions = sessions.filter(user_id=user_id)
-    revoked = sessions.update(revoked_at=timezone.now(), revoke_reason=reason, revoked_by=revoked_by) == 1
-    if revoked:
-        logger.info("session revoked", extra={"session_id": str(session_id), "reason": reason})
-    return revoked
+    return _revoke(sessions, reason=reason, revoked_by=revoked_by, ip=ip, user_agent=user_agent) == 1
 
 
-def revoke_own_session(*, user_id: int, session_id: uuid.UUID) -> None:
+def revoke_own_session(*, user_id: int, session_id: uuid.UUID, ip: str | None = None, user_agent: str = "") -> None:
     """A user ends one of their own sessions; someone else's is indistinguishable from none."""
-    if not revoke_session(session_id=session_id, user_id=user_id, reason=RevokeReason.USER):
+    if not revoke_session(session_id=session_id, user_id=user_id, reason=RevokeReason.USER, ip=ip,
+                          user_agent=user_agent):
         raise NotFound("No such session.")
 
 
 def revoke_all_sessions(*, user_id: int, reason: str, except_session_id: uuid.UUID | None = None,
-                        revoked_by: str = "") -> int:
-    """Revoke every active session of a user, optionally sparing one (the caller's own)."""
-    sessions = Session.objects.filter(user_id=user_id, revoked_at__isnull=True)
+                        revoked_by: str = "", ip: str | None = None, user_agent: str = "") -> int:
+    """Revoke every active session of a user, optionally sparing one (the caller's own). Returns how many."""
+    sessions = Session.objects.filter(user_id=user_id)
     if except_session_id is not None:
         sessions = sessions.exclude(pk=except_session_id)
-    count = sessions.update(revoked_at=timezone.now(), revoke_reason=reason, revoked_by=revoked_by)
-    logger.info("sessions revoked", extra={"user_id": user_id, "count": count, "reason": reason})
-    return count
+    return _revoke(sessions, reason=reason, revoked_by=revoked_by, ip=ip, user_agent=user_agent)
 
 
-def end_session(*, tokens: list[str]) -> bool:
+def end_session(*, tokens: list[str], ip: str | None = None, user_agent: str = "") -> bool:
     """
     Logout: revoke the session each token (access or refresh) belongs to.
     Idempotent: an expired, invalid or already revoked token is not an error.
@@ -367,7 +386,8 @@ def end_session(*, tokens: list[str]) -> bool:
     for raw in tokens:
         token = _decode_any(raw)
         if token is not None:
-            ended |= revoke_session(session_id=token.session_id, user_id=token.user_id, reason=RevokeReason.LOGOUT)
+            ended |= revoke_session(session_id=token.session_id, user_id=token.user_id, reason=RevokeReason.LOGOUT,
+                                    ip=ip, user_agent=user_agent)
     return ended
 
 

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authsvc.errors import Unauthorized
+from authsvc.net import client_ip, user_agent
 from tokens import services
 from tokens.authentication import bearer_token, enforce_csrf
 from tokens.conf import conf
@@ -58,7 +59,7 @@ class RefreshView(PublicAPIView):
             if not raw:
                 raise Unauthorized("No refresh token was provided.")
             enforce_csrf(request)
-        issued = services.rotate_refresh_token(raw=raw)
+        issued = services.rotate_refresh_token(raw=raw, ip=client_ip(request), user_agent=user_agent(request))
         return token_response(issued, transport)
 
 
@@ -82,7 +83,8 @@ class LogoutView(PublicAPIView):
             tokens = [request.COOKIES.get(conf.access_cookie), request.COOKIES.get(conf.refresh_cookie)]
             if any(tokens):
                 enforce_csrf(request)
-        services.end_session(tokens=[raw for raw in tokens if raw])
+        services.end_session(tokens=[raw for raw in tokens if raw], ip=client_ip(request),
+                             user_agent=user_agent(request))
         response = Response(status=status.HTTP_204_NO_CONTENT)
         clear_auth_cookies(response)
         return response
@@ -97,7 +99,8 @@ class LogoutAllView(APIView):
     def post(self, request):
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
         revoked = services.revoke_all_sessions(
-            user_id=request.user.pk, reason=services.RevokeReason.LOGOUT_ALL
+            user_id=request.user.pk, reason=services.RevokeReason.LOGOUT_ALL, ip=client_ip(request),
+            user_agent=user_agent(request),
         )
         response = Response(RevokedCountSerializer({"revoked": revoked}).data)
         clear_auth_cookies(response)
@@ -117,7 +120,8 @@ class SessionDetailView(APIView):
     @extend_schema(summary="Revoke one of the current user's sessions",
                    responses={204: None, 404: ErrorSerializer, **ERRORS_401})
     def delete(self, request, session_id):
-        services.revoke_own_session(user_id=request.user.pk, session_id=session_id)
+        services.revoke_own_session(user_id=request.user.pk, session_id=session_id, ip=client_ip(request),
+                                    user_agent=user_agent(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tests.conftest import bearer
 from tests.tokens.conftest import DAY
-from tokens.models import RefreshToken, Session
+from tokens.models import AuthEvent, RefreshToken, Session
 
 pytestmark = pytest.mark.django_db
 
@@ -179,6 +179,10 @@ def test_revoke_selected_sessions_ends_their_access_tokens_at_once(admin, api, u
         assert me.json()["code"] == "token_invalid"
     assert api.get("/api/auth/me/", **bearer(spared["access"])).status_code == 200
     assert "Revoked 2 sessions." in admin.get(changelist(Session)).content.decode()
+    # The audit trail names the staff member.
+    events = AuthEvent.objects.filter(kind=AuthEvent.Kind.SESSION_REVOKED)
+    assert {(str(e.session_id), e.reason, e.actor) for e in events} == {
+        (first["session_id"], "admin", STAFF_EMAIL), (second["session_id"], "admin", STAFF_EMAIL)}
 
 
 def test_revoking_an_already_revoked_session_keeps_its_first_revocation(admin, user, login):

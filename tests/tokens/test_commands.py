@@ -94,8 +94,10 @@ def test_purge_tokens_prints_the_counts_per_kind(purge_scenario):
     output = run("purge_tokens")
 
     assert output == (
+        "auth_events: 0 deleted\n"
         f"refresh_tokens: {len(scenario.dead_records)} deleted\n"
         f"sessions: {len(scenario.dead_sessions)} deleted\n"
+        "two_factor_challenges: 0 deleted\n"
     )
     assert set(Session.objects.values_list("pk", flat=True)) == scenario.kept_sessions
 
@@ -106,8 +108,10 @@ def test_purge_tokens_dry_run_deletes_nothing(purge_scenario):
     output = run("purge_tokens", "--dry-run")
 
     assert output == (
+        "auth_events: 0 to delete (dry run)\n"
         f"refresh_tokens: {len(scenario.dead_records)} to delete (dry run)\n"
         f"sessions: {len(scenario.dead_sessions)} to delete (dry run)\n"
+        "two_factor_challenges: 0 to delete (dry run)\n"
     )
     assert Session.objects.count() == len(scenario.sessions)
     assert RefreshToken.objects.count() == len(scenario.records)
@@ -127,8 +131,10 @@ def test_purge_tokens_reports_progress_on_a_backlog(make_user):
     assert output.splitlines() == [
         "  refresh_tokens: 10 deleted so far…",
         "  refresh_tokens: 20 deleted so far…",
+        "auth_events: 0 deleted",
         "refresh_tokens: 25 deleted",
         "sessions: 1 deleted",
+        "two_factor_challenges: 0 deleted",
     ]
 
 

@@ -1,0 +1,59 @@
+"""
+Recording the audit trail (``AuthEvent``), also sent to Python logging as
+``authsvc.audit``. Callers pass identifiers and request metadata only; there
+is no parameter that could carry a secret.
+"""
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from tokens.models import AuthEvent
+
+logger = logging.getLogger("authsvc.audit")
+
+Kind = AuthEvent.Kind
+AUTH_EVENTS = "auth_events"
+
+
+def record_event(kind: str, *, user_id: int | None = None, email: str = "", session_id: uuid.UUID | None = None,
+                 ip: str | None = None, user_agent: str = "", reason: str = "", actor: str = "") -> AuthEvent:
+    event = AuthEvent.objects.create(
+        kind=kind, created_at=timezone.now(), user_id=user_id, email=email[:254], session_id=session_id,
+        ip=ip, user_agent=user_agent[:512], reason=reason[:64], actor=actor[:254],
+    )
+    _log(event)
+    return event
+
+
+def record_revocations(*, user_id: int, session_ids: list[uuid.UUID], reason: str, actor: str,
+                       ip: str | None = None, user_agent: str = "") -> None:
+    """One ``session_revoked`` event per session, written in one statement."""
+    now = timezone.now()
+    events = AuthEvent.objects.bulk_create([
+        AuthEvent(kind=Kind.SESSION_REVOKED, created_at=now, user_id=user_id, session_id=session_id, ip=ip,
+                  user_agent=user_agent[:512], reason=reason[:64], actor=actor[:254])
+        for session_id in session_ids
+    ])
+    for event in events:
+        _log(event)
+
+
+def _log(event: AuthEvent) -> None:
+    level = logging.WARNING if event.kind in (Kind.REFRESH_REUSE, Kind.TWO_FACTOR_LOCKED) else logging.INFO
+    logger.log(level, "%s user=%s session=%s ip=%s reason=%s actor=%s", event.kind, event.user_id,
+               event.session_id, event.ip, event.reason, event.actor)
+
+
+def purge_events(*, batch_size: int, dry_run: bool = False, now: datetime | None = None,
+                 on_progress=None) -> dict[str, int]:
+    """Delete events older than ``AUTH_EVENT_RETENTION`` (a ``PURGE_FUNCTIONS`` entry)."""
+    from tokens.purge import purge_queryset
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.AUTH_EVENT_RETENTION)
+    return purge_queryset(AuthEvent.objects.filter(created_at__lt=cutoff), kind=AUTH_EVENTS,
+                          batch_size=batch_size, dry_run=dry_run, on_progress=on_progress)
