@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEV_ENV := DEBUG=1
 
-.PHONY: run test install migrate superuser check clean
+.PHONY: run test install migrate superuser check clean bench bench-smoke chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,22 @@ superuser: migrate
 ## test: the whole suite (set DATABASE_URL / REDIS_URL to run it on PostgreSQL / Redis)
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## bench: authsvc against a stock simplejwt peer on the local PostgreSQL + Redis (~10 min), writes bench/RESULTS.md
+bench: $(VENV)/.bench-installed
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+## bench-smoke: the same bench in about a minute, tiny tables: checks it still works (numbers mean nothing)
+bench-smoke: $(VENV)/.bench-installed
+	$(PY) bench/run.py --smoke $(BENCH_ARGS)
+
+$(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+## chromium: Debian's chromium, for the browser tests (needs root; they are skipped without it)
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 check: install
 	$(DEV_ENV) $(PY) manage.py check
