@@ -7,7 +7,7 @@ from django.utils.translation import ngettext
 
 from accounts import services
 from accounts.models import TwoFactorChallenge, User
-from tokens.admin import UserSessionInline, staff_identity
+from tokens.admin import ReadOnlyAdmin, UserSessionInline, staff_identity
 from tokens.models import Session
 from tokens.services import revoke_all_sessions
 
@@ -74,7 +74,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(TwoFactorChallenge)
-class TwoFactorChallengeAdmin(admin.ModelAdmin):
+class TwoFactorChallengeAdmin(ReadOnlyAdmin):
     """Pending and past 2FA logins, read-only. The keyed hashes are not shown: they serve no one here."""
 
     fields = ["id", "user", "created_at", "expires_at", "code_sent_at", "attempts", "consumed_at", "ip", "user_agent"]
@@ -85,12 +85,3 @@ class TwoFactorChallengeAdmin(admin.ModelAdmin):
     search_fields = ["user__email", "ip"]
     ordering = ["-expires_at"]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

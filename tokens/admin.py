@@ -77,6 +77,28 @@ class SessionUserFilter(admin.SimpleListFilter):
         return queryset.filter(user_id=int(value))
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """
+    Records staff may read but never write or delete: refresh records (how a
+    replayed token is recognised), audit events, 2FA challenges. The purge
+    removes them when their time is up.
+    """
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     list_display = [
@@ -161,7 +183,7 @@ class UserSessionInline(admin.TabularInline):
 
 
 @admin.register(RefreshToken)
-class RefreshTokenAdmin(admin.ModelAdmin):
+class RefreshTokenAdmin(ReadOnlyAdmin):
     list_display = ["jti", "session", "issued_at", "expires_at", "used_at", "replaced_by"]
     list_select_related = ["session"]
     search_fields = ["=jti", "=session__id"]
@@ -170,24 +192,10 @@ class RefreshTokenAdmin(admin.ModelAdmin):
     show_full_result_count = False
     readonly_fields = [f.name for f in RefreshToken._meta.fields]
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # The records are how a replayed refresh token is recognised; the purge removes them.
-        return False
 
 
 @admin.register(AuthEvent)
-class AuthEventAdmin(admin.ModelAdmin):
+class AuthEventAdmin(ReadOnlyAdmin):
     """The audit trail: read-only, filterable, searchable."""
 
     list_display = ["created_at", "kind", "email", "user_id", "session_id", "ip", "reason", "actor"]
@@ -196,12 +204,3 @@ class AuthEventAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     readonly_fields = [f.name for f in AuthEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

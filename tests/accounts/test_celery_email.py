@@ -4,10 +4,7 @@ worker makes the code, stores its hash in the (test) PostgreSQL database and
 mails it; the test reads it from the file outbox and finishes the login.
 """
 
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,9 +13,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from authsvc import celery_app
+from tests.celery_worker import celery_worker, database_url
 from tests.conftest import PASSWORD, bearer
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.postgres,
@@ -32,32 +28,17 @@ pytestmark = [
 
 @pytest.fixture
 def worker(tmp_path, settings):
-    db = settings.DATABASES["default"]
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "authsvc.settings",
         "DEBUG": "0",
         "SECRET_KEY": settings.SECRET_KEY,  # the code hash is keyed: same key as this process
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(settings),
         "REDIS_URL": settings.REDIS_URL,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(tmp_path / "mail"),
     }
-    log = open(tmp_path / "worker.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "authsvc", "worker", "--pool=solo", "--without-mingle",
-         "--without-gossip", "--without-heartbeat", "-l", "info"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
+    with celery_worker(env=env, log_path=tmp_path / "worker.log"):
         yield tmp_path / "mail", tmp_path / "worker.log"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def wait_for_code(mail_dir: Path, log: Path, timeout: float = 45) -> str:

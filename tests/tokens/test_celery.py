@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import redis
@@ -18,10 +17,10 @@ from django.conf import settings as django_settings
 from django.db import OperationalError, connection
 
 from authsvc import celery_app
+from tests.celery_worker import ROOT, celery_worker, database_url
 from tokens import tasks
 from tokens.models import RefreshToken, Session
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- the schedule and the task ---------------------------------------------------------
@@ -127,7 +126,6 @@ def worker_with_beat(tmp_path, settings):
     database, with the purge every second. Its own queue name keeps it from
     taking (or giving away) tasks of any other worker on the same Redis.
     """
-    db = settings.DATABASES["default"]
     queue = f"authsvc-purge-test-{uuid.uuid4().hex[:12]}"
     # The suite's settings run tasks eagerly: beat would then run the purge
     # itself instead of sending it through Redis to the worker.
@@ -136,33 +134,19 @@ def worker_with_beat(tmp_path, settings):
         "CELERY_TASK_ALWAYS_EAGER = False\n"
         f"CELERY_TASK_DEFAULT_QUEUE = {queue!r}\n"
     )
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "purge_worker_settings",
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
-        "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(settings),
         "REDIS_URL": settings.REDIS_URL,
         "PURGE_SCHEDULE": "1",
     }
     log_path = tmp_path / "worker.log"
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "authsvc", "worker", "--beat", "--pool=solo", "-Q", queue,
-         "--schedule", str(tmp_path / "beat-schedule"), "--without-mingle", "--without-gossip",
-         "--without-heartbeat", "-l", "info"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
     try:
-        yield process, log_path
+        with celery_worker("--beat", "-Q", queue, "--schedule", str(tmp_path / "beat-schedule"), env=env,
+                           log_path=log_path) as process:
+            yield process, log_path
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
         # The queue's binding is left in Redis by kombu; it names a queue nobody will use again.
         redis.Redis.from_url(settings.REDIS_URL).delete(f"_kombu.binding.{queue}", queue)
 
