@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from authsvc.views import healthz
+from webclient.views import demo
 
 urlpatterns = [
     path("api/auth/", include("accounts.urls")),
@@ -11,6 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("", demo, name="demo"),
 ]
 
 handler400 = "authsvc.exceptions.handler400"

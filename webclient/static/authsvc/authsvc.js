@@ -1,0 +1,317 @@
+/**
+ * authsvc.js — the browser client of authsvc. A dependency-free ES module.
+ *
+ *   import * as auth from "/static/authsvc/authsvc.js";
+ *
+ *   auth.on("signedout", () => showSignInForm());
+ *   const step = await auth.login(email, password);   // {status: "signed_in"} or {status: "code_required", expiresIn}
+ *   if (step.status === "code_required") await auth.submitCode(codeFromTheEmail);
+ *   const user = await auth.me();
+ *   const response = await auth.api("/api/orders/", {method: "POST", json: {item: 42}});
+ *
+ * The tokens travel in HttpOnly cookies (the "cookie" transport): this
+ * module never reads, keeps or stores a token, so no script on the page —
+ * an injected one included — can steal one from it, and nothing lands in
+ * localStorage or sessionStorage (OWASP HTML5 Security Cheat Sheet, "Local
+ * Storage"). What it does:
+ *
+ * - every request goes out with `credentials: "include"`;
+ * - unsafe requests (POST, PUT, PATCH, DELETE) to authsvc carry the CSRF
+ *   double-submit header, X-CSRFToken: the `csrftoken` cookie when the page
+ *   is on authsvc's origin, else the token that GET /api/auth/csrf/ returns
+ *   (fetched once, when needed);
+ * - a 401 triggers one refresh, shared by every request that failed at the
+ *   same moment (one in-flight promise), then one retry of each. Refresh
+ *   tokens rotate and a reused one ends the session, so two refreshes in a
+ *   row from one page would be waste at best;
+ * - a refresh that is refused signs the page out: listeners of "signedout"
+ *   are called with {reason: "expired", code} in event.detail.
+ *
+ * A page on another origin (app.example.com talking to auth.example.com)
+ * calls `configure({baseUrl: "https://auth.example.com"})` first; authsvc
+ * must then list that origin in CORS_ALLOWED_ORIGINS. The cookies are
+ * SameSite=Lax, so both hosts must be the same site.
+ */
+
+const AUTH = "/api/auth/";
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
+
+/** An error answer of authsvc: `status`, and the stable `code` and `detail` of its body. */
+export class AuthError extends Error {
+  constructor(status, body = {}, retryAfter = null) {
+    super(body.detail || `HTTP ${status}`);
+    this.name = "AuthError";
+    this.status = status;
+    this.code = body.code || `http_${status}`;
+    this.detail = this.message;
+    this.errors = body.errors || null;
+    /** Seconds to wait before trying again (429, 503), or null. */
+    this.retryAfter = retryAfter;
+    /** True when the request failed because the session is over; "signedout" listeners have been told. */
+    this.signedOut = false;
+  }
+}
+
+async function readBody(response) {
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+async function errorFrom(response) {
+  const body = (await readBody(response)) || {};
+  const retryAfter = Number.parseInt(response.headers.get("Retry-After"), 10);
+  return new AuthError(response.status, body, Number.isNaN(retryAfter) ? null : retryAfter);
+}
+
+function readCookie(name) {
+  for (const pair of document.cookie.split(";")) {
+    const [key, ...value] = pair.trim().split("=");
+    if (key === name) return decodeURIComponent(value.join("="));
+  }
+  return null;
+}
+
+/**
+ * A client of one authsvc. Options:
+ * - baseUrl: authsvc's origin (and path prefix, if any); default: this page's origin;
+ * - csrfCookieName: Django's CSRF_COOKIE_NAME, default "csrftoken";
+ * - fetch: the fetch function to use, default the global one.
+ */
+export function createClient(options = {}) {
+  let baseUrl = "";
+  let csrfCookieName = "csrftoken";
+  let fetchImpl = (...args) => globalThis.fetch(...args);
+  const events = new EventTarget();
+
+  let refreshing = null; // the one refresh in flight, shared by every request that waits for it
+  let generation = 0; // bumped when the cookies change (sign-in, refresh)
+  let serverCsrfToken = null; // from GET csrf/, when the cookie is not ours to read
+  let csrfLoading = null;
+  let currentSessionId = null;
+  const signedOutResponses = new WeakSet(); // 401s that a refused refresh could not cure
+
+  function configure(newOptions = {}) {
+    if ("baseUrl" in newOptions) baseUrl = String(newOptions.baseUrl || "").replace(/\/+$/, "");
+    if (newOptions.csrfCookieName) csrfCookieName = newOptions.csrfCookieName;
+    if (newOptions.fetch) fetchImpl = newOptions.fetch;
+    serverCsrfToken = null;
+  }
+  configure(options);
+
+  function authOrigin() {
+    return new URL(baseUrl || globalThis.location.href, globalThis.location.href).origin;
+  }
+
+  function resolve(path) {
+    // "/api/…" goes to authsvc (after its path prefix, if any); a full URL is left alone.
+    const target = baseUrl && path.startsWith("/") ? baseUrl + path : path;
+    return new URL(target, globalThis.location.href).href;
+  }
+
+  function emit(type, detail) {
+    events.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** Listen to "signedin" or "signedout"; returns a function that stops listening. */
+  function on(type, listener) {
+    events.addEventListener(type, listener);
+    return () => events.removeEventListener(type, listener);
+  }
+
+  async function csrfToken({ fresh = false } = {}) {
+    // Only a page on authsvc's own origin reads authsvc's cookie: elsewhere
+    // document.cookie holds the app's cookies, maybe a csrftoken of its own.
+    const sameOrigin = authOrigin() === globalThis.location.origin;
+    if (!fresh) {
+      const fromCookie = sameOrigin ? readCookie(csrfCookieName) : null;
+      if (fromCookie) return fromCookie;
+      if (serverCsrfToken) return serverCsrfToken;
+    }
+    if (!csrfLoading) {
+      csrfLoading = (async () => {
+        const response = await fetchImpl(resolve(`${AUTH}csrf/`), {
+          credentials: "include",
+          headers: { Accept: "application/json" },
+        });
+        if (!response.ok) throw await errorFrom(response);
+        serverCsrfToken = (await response.json()).csrf_token;
+      })().finally(() => {
+        csrfLoading = null;
+      });
+    }
+    await csrfLoading;
+    return (sameOrigin && readCookie(csrfCookieName)) || serverCsrfToken;
+  }
+
+  async function isCsrfFailure(response) {
+    const body = await readBody(response.clone());
+    return Boolean(body && body.code === "csrf_failed");
+  }
+
+  /**
+   * One refresh for everyone who asks while it runs. `sentAt` is the
+   * generation a failed request left with: when the cookies have changed
+   * since, that request only needs to be sent again.
+   */
+  function refreshAfter(sentAt) {
+    if (generation !== sentAt) return Promise.resolve(true);
+    if (!refreshing) {
+      refreshing = (async () => {
+        const response = await send(`${AUTH}refresh/`, { method: "POST", refreshOn401: false });
+        if (response.ok) {
+          const body = await readBody(response);
+          if (body && body.session_id) currentSessionId = body.session_id;
+          generation += 1;
+          return true;
+        }
+        if (response.status === 401) {
+          // The session is over (expired, revoked, or its refresh token was reused).
+          const { code } = (await readBody(response)) || {};
+          currentSessionId = null;
+          emit("signedout", { reason: "expired", code: code || "not_authenticated" });
+          return false;
+        }
+        throw await errorFrom(response);
+      })().finally(() => {
+        refreshing = null;
+      });
+    }
+    return refreshing;
+  }
+
+  async function send(path, init = {}) {
+    const { json, refreshOn401 = true, ...fetchInit } = init;
+    const url = resolve(path);
+    const headers = new Headers(fetchInit.headers);
+    if (json !== undefined) {
+      headers.set("Content-Type", "application/json");
+      fetchInit.body = JSON.stringify(json);
+    }
+    if (!headers.has("Accept")) headers.set("Accept", "application/json");
+    const method = (fetchInit.method || (json !== undefined ? "POST" : "GET")).toUpperCase();
+    // The CSRF token is authsvc's: it goes to authsvc and nowhere else.
+    const needsCsrf = !SAFE_METHODS.has(method) && new URL(url).origin === authOrigin();
+
+    const attempt = async (freshCsrf = false) => {
+      if (needsCsrf) headers.set("X-CSRFToken", await csrfToken({ fresh: freshCsrf }));
+      return fetchImpl(url, { ...fetchInit, method, headers, credentials: "include" });
+    };
+
+    const sentAt = generation;
+    let response = await attempt();
+    if (response.status === 403 && needsCsrf && (await isCsrfFailure(response))) {
+      // The token we held went stale (a new csrftoken cookie): take a fresh one, once.
+      response = await attempt(true);
+    }
+    if (response.status !== 401 || !refreshOn401) return response;
+    if (!(await refreshAfter(sentAt))) {
+      signedOutResponses.add(response);
+      return response;
+    }
+    return attempt();
+  }
+
+  async function call(path, init) {
+    const response = await send(path, init);
+    if (!response.ok) {
+      const error = await errorFrom(response);
+      error.signedOut = signedOutResponses.has(response);
+      throw error;
+    }
+    return readBody(response);
+  }
+
+  function signedIn(body) {
+    // The body also holds the access token; the cookie already carries it and we do not keep it.
+    currentSessionId = body.session_id;
+    generation += 1;
+    emit("signedin", { sessionId: currentSessionId });
+    return { status: "signed_in", sessionId: currentSessionId };
+  }
+
+  return {
+    configure,
+    on,
+
+    /**
+     * fetch() against authsvc (paths starting with "/" go to baseUrl) or any
+     * URL, with cookies, the CSRF header on unsafe requests to authsvc, and
+     * one shared refresh + one retry on a 401. `json` is sent as a JSON body.
+     * Resolves to the Response, like fetch; a body must be re-sendable
+     * (a string, FormData, Blob…), not a stream.
+     */
+    api: (path, options = {}) => send(path, options),
+
+    /** Step one. Resolves to {status: "signed_in", sessionId} or {status: "code_required", expiresIn}. */
+    async login(email, password) {
+      const body = await call(`${AUTH}login/`, {
+        method: "POST",
+        json: { email, password, transport: "cookie" },
+        refreshOn401: false,
+      });
+      if (body.two_factor_required) return { status: "code_required", expiresIn: body.expires_in };
+      return signedIn(body);
+    },
+
+    /** Step two: the 6-digit code from the email. The pending challenge is an HttpOnly cookie. */
+    async submitCode(code) {
+      const body = await call(`${AUTH}login/2fa/`, {
+        method: "POST",
+        json: { code: String(code).trim(), transport: "cookie" },
+        refreshOn401: false,
+      });
+      return signedIn(body);
+    },
+
+    /** Email a new code; the previous one stops working. Too soon: rejects with code "rate_limited". */
+    async resendCode() {
+      await call(`${AUTH}login/2fa/resend/`, { method: "POST", json: {}, refreshOn401: false });
+    },
+
+    /** The signed-in user: {id, email, two_factor_enabled, date_joined, is_staff}. */
+    me: () => call(`${AUTH}me/`),
+
+    /** The user's active sessions, newest first; the one of this browser has `current: true`. */
+    async sessions() {
+      const list = await call(`${AUTH}sessions/`);
+      const current = list.find((session) => session.current);
+      if (current) currentSessionId = current.id;
+      return list;
+    },
+
+    /** Revoke one session; revoking this browser's own is a sign-out (its cookies are cleared too). */
+    async revokeSession(id) {
+      await call(`${AUTH}sessions/${encodeURIComponent(id)}/`, { method: "DELETE" });
+      if (id === currentSessionId) {
+        await call(`${AUTH}logout/`, { method: "POST", refreshOn401: false });
+        currentSessionId = null;
+        emit("signedout", { reason: "revoked" });
+      }
+    },
+
+    /** End this session and clear the cookies. */
+    async logout() {
+      await call(`${AUTH}logout/`, { method: "POST", refreshOn401: false });
+      currentSessionId = null;
+      emit("signedout", { reason: "logout" });
+    },
+
+    /** End every session of the user, on every device. Resolves to how many were revoked. */
+    async logoutAll() {
+      const { revoked } = await call(`${AUTH}logout/all/`, { method: "POST" });
+      currentSessionId = null;
+      emit("signedout", { reason: "logout_all", revoked });
+      return revoked;
+    },
+  };
+}
+
+const client = createClient();
+
+export const { configure, on, api, login, submitCode, resendCode, me, sessions, revokeSession, logout, logoutAll } =
+  client;
