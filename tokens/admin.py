@@ -77,12 +77,8 @@ class SessionUserFilter(admin.SimpleListFilter):
         return queryset.filter(user_id=int(value))
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """
-    Records staff may read but never write or delete: refresh records (how a
-    replayed token is recognised), audit events, 2FA challenges. The purge
-    removes them when their time is up.
-    """
+class NoAddOrDeleteAdmin(admin.ModelAdmin):
+    """Rows that only the service creates and only the purge deletes."""
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -92,15 +88,22 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
     def has_delete_permission(self, request, obj=None):
         return False
 
 
+class ReadOnlyAdmin(NoAddOrDeleteAdmin):
+    """
+    Records staff may read but never change: refresh records (how a replayed
+    token is recognised), audit events, 2FA challenges.
+    """
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(NoAddOrDeleteAdmin):
     list_display = [
         "user_email", "created_at", "last_used_at", "expires_at", "ip", "short_user_agent",
         "is_active", "revoked_at", "revoke_reason",
@@ -120,17 +123,6 @@ class SessionAdmin(admin.ModelAdmin):
             session=OuterRef("pk"), used_at__isnull=True, expires_at__gt=timezone.now()
         )
         return super().get_queryset(request).annotate(has_live_refresh=Exists(live_refresh))
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="user", ordering="user__email")
     def user_email(self, session: Session) -> str:
