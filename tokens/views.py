@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authsvc.errors import Unauthorized
+from authsvc.exceptions import exception_handler
 from authsvc.net import client_ip, user_agent
 from tokens import services
 from tokens.authentication import bearer_token, enforce_csrf
@@ -59,7 +60,15 @@ class RefreshView(PublicAPIView):
             if not raw:
                 raise Unauthorized("No refresh token was provided.")
             enforce_csrf(request)
-        issued = services.rotate_refresh_token(raw=raw, ip=client_ip(request), user_agent=user_agent(request))
+        try:
+            issued = services.rotate_refresh_token(raw=raw, ip=client_ip(request), user_agent=user_agent(request))
+        except Unauthorized as exc:
+            if transport != Transport.COOKIE:
+                raise
+            # The browser's cookies are dead for good: drop them with the refusal.
+            response = exception_handler(exc, {"request": request, "view": self})
+            clear_auth_cookies(response)
+            return response
         return token_response(issued, transport)
 
 

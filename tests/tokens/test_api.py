@@ -4,6 +4,7 @@ import pytest
 
 from tests.conftest import bearer
 from tokens.models import Session
+from tokens.services import revoke_all_sessions
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +69,19 @@ def test_refresh_answers_in_the_transport_it_came_in(api, user, login):
     assert set(response.json()) == {"access", "access_expires_at", "session_id"}
     assert response.cookies["refresh_token"].value
     assert response.cookies["refresh_token"].value not in response.content.decode()
+
+
+def test_refused_cookie_refresh_clears_the_dead_cookies(api, user, login):
+    _, csrf = cookie_login(api, user, login)
+    revoke_all_sessions(user_id=user.pk, reason=Session.RevokeReason.ADMIN, revoked_by="staff@example.com")
+
+    refused = api.post("/api/auth/refresh/", **csrf)
+
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "token_revoked"
+    for name in ("access_token", "refresh_token"):
+        assert refused.cookies[name].value == ""
+        assert int(refused.cookies[name]["max-age"]) == 0
 
 
 # --- CSRF -------------------------------------------------------------------------------

@@ -143,8 +143,11 @@ auth.on("signedout", (event) => {
   let message = SIGNED_OUT_MESSAGES[reason];
   if (reason === "logout_all") {
     message = `You are signed out everywhere (${revoked} ${revoked === 1 ? "session" : "sessions"} ended).`;
-  } else if (code === "not_authenticated") {
-    message = ""; // no session to speak of: a first visit, or cookies long gone
+  } else if (code === "not_authenticated" && $("#account").hidden) {
+    // No session to speak of: a first visit, or cookies long gone. A page that
+    // was showing an account lost it, though (another tab's refused refresh
+    // cleared the shared cookies), so that one is told its session ended.
+    message = "";
   }
   notify(message, reason === "expired" || reason === "revoked" ? "warning" : "info");
   $("#sessions tbody").replaceChildren();
