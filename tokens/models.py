@@ -61,6 +61,8 @@ class Session(models.Model):
         indexes = [
             # The user's sessions, newest first (sessions list, revoke_all).
             models.Index(fields=["user", "-created_at"], name="session_user_created"),
+            # The admin's sessions list, newest first, without sorting the table.
+            models.Index(fields=["-created_at"], name="session_created"),
             # Purge: absolute expiry, and revoked sessions past retention.
             models.Index(fields=["expires_at"], name="session_expires"),
             models.Index(fields=["revoked_at"], name="session_revoked", condition=Q(revoked_at__isnull=False)),
