@@ -7,7 +7,6 @@ the purge removes it after the retention.
 """
 
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import ngettext
 
@@ -119,10 +118,7 @@ class SessionAdmin(NoAddOrDeleteAdmin):
     actions = ["revoke_selected_sessions"]
 
     def get_queryset(self, request):
-        live_refresh = RefreshToken.objects.filter(
-            session=OuterRef("pk"), used_at__isnull=True, expires_at__gt=timezone.now()
-        )
-        return super().get_queryset(request).annotate(has_live_refresh=Exists(live_refresh))
+        return super().get_queryset(request).with_live_refresh(timezone.now())
 
     @admin.display(description="user", ordering="user__email")
     def user_email(self, session: Session) -> str:

@@ -6,14 +6,18 @@ from django.db.models import Exists, OuterRef, Q
 
 
 class SessionQuerySet(models.QuerySet):
+    def with_live_refresh(self, at):
+        """Annotate ``has_live_refresh``: the session holds an unused refresh token unexpired at ``at``."""
+        live_refresh = RefreshToken.objects.filter(session=OuterRef("pk"), used_at__isnull=True, expires_at__gt=at)
+        return self.annotate(has_live_refresh=Exists(live_refresh))
+
     def active(self, at):
         """
         Live at ``at``: not revoked, within the absolute lifetime, and holding
         an unused refresh token that has not expired (a session whose newest
         refresh token expired has timed out).
         """
-        live_refresh = RefreshToken.objects.filter(session=OuterRef("pk"), used_at__isnull=True, expires_at__gt=at)
-        return self.filter(revoked_at__isnull=True, expires_at__gt=at).filter(Exists(live_refresh))
+        return self.with_live_refresh(at).filter(revoked_at__isnull=True, expires_at__gt=at, has_live_refresh=True)
 
     def ended(self, at):
         """Over at ``at`` without being revoked: past the absolute lifetime, or idle."""
