@@ -139,7 +139,7 @@ PURGE_FUNCTIONS = [
 ]
 # How long the audit trail (AuthEvent) is kept, in seconds (90 days).
 AUTH_EVENT_RETENTION = env.int("AUTH_EVENT_RETENTION", default=90 * 24 * 3600)
-PURGE_BATCH_SIZE = env.int("PURGE_BATCH_SIZE", default=5000)
+PURGE_BATCH_SIZE = env.int("PURGE_BATCH_SIZE", default=20000)
 
 # --- Auth ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -87,6 +87,7 @@ class RefreshToken(models.Model):
     """
 
     jti = models.UUIDField(primary_key=True, editable=False)
+    # On PostgreSQL the database cascades too (migration 0004): the bulk purge deletes sessions in SQL.
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="refresh_tokens")
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()

@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 REFRESH_TOKENS = "refresh_tokens"
 SESSIONS = "sessions"
-DEFAULT_BATCH_SIZE = 5000
+DEFAULT_BATCH_SIZE = 20000
 
 #: ``on_progress(kind, deleted_so_far)``: called after each full batch, i.e.
 #: when more rows of that kind may follow (a large backlog).

@@ -8,7 +8,7 @@ import threading
 import uuid
 
 import pytest
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -272,3 +272,26 @@ def test_two_purges_at_once_split_the_work_and_refreshes_go_on(make_user, purge_
     assert records - kept.kept_records == set(
         RefreshToken.objects.filter(session_id=live_login).values_list("pk", flat=True)
     )
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs DATABASE_URL=postgres://… (the key's action)")
+def test_the_database_cascades_a_deleted_session_to_its_records(user, tokens):
+    """
+    Migration 0004: on PostgreSQL the session key is ``ON DELETE CASCADE``,
+    so a session deleted in SQL takes its records along (one delete per
+    session at the statement's end, where ``NO ACTION`` ran two lookups per
+    session at COMMIT), and the key still refuses a record without a session.
+    """
+    session_id = uuid.UUID(tokens["session_id"])
+    assert RefreshToken.objects.filter(session_id=session_id).exists()
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM tokens_session WHERE id = %s", [session_id])
+
+    assert not RefreshToken.objects.filter(session_id=session_id).exists()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            RefreshToken.objects.create(jti=uuid.uuid4(), session_id=session_id, issued_at=timezone.now(),
+                                        expires_at=timezone.now())
