@@ -13,6 +13,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db import connections, router, transaction
 from django.db.models import Field, QuerySet
+from django.db.models.expressions import Col
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
@@ -254,6 +255,8 @@ class _HotSQL:
         self._record_successor = _RECORD_SUCCESSOR.format(**names)
         self._uuid_field = RefreshToken._meta.pk
         self._time_field = Session._meta.get_field("expires_at")
+        self._user_loaders = [self._converters(field) for field in self.user_fields]
+        self._time_loader = self._converters(self._time_field)
 
     def _uuid(self, value: uuid.UUID, connection):
         return self._uuid_field.get_db_prep_value(value, connection)
@@ -261,10 +264,16 @@ class _HotSQL:
     def _time(self, value: datetime, connection):
         return self._time_field.get_db_prep_value(value, connection)
 
-    @staticmethod
-    def _load(field: Field, value, connection):
+    def _converters(self, field: Field) -> tuple[Col, list]:
+        """What a queryset applies to a value of ``field`` read from this database, worked out once."""
+        connection = connections[self.alias]
         expression = field.get_col(field.model._meta.db_table)
-        for converter in connection.ops.get_db_converters(expression) + expression.get_db_converters(connection):
+        return expression, connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+
+    @staticmethod
+    def _load(loader: tuple[Col, list], value, connection):
+        expression, converters = loader
+        for converter in converters:
             value = converter(value, expression, connection)
         return value
 
@@ -277,7 +286,7 @@ class _HotSQL:
             row = cursor.fetchone()
         if row is None:
             return None
-        values = [self._load(field, value, connection) for field, value in zip(self.user_fields, row)]
+        values = [self._load(loader, value, connection) for loader, value in zip(self._user_loaders, row)]
         return self.user_model.from_db(self.alias, self.user_attnames, values)
 
     def mark_used(self, cursor, *, token: RefreshJWT, successor_jti: uuid.UUID, now: datetime) -> bool:
@@ -295,7 +304,7 @@ class _HotSQL:
         connection = connections[self.alias]
         cursor.execute(self._touch_session, [self._time(now, connection), self._uuid(session_id, connection)])
         row = cursor.fetchone()
-        return None if row is None else self._load(self._time_field, row[0], connection)
+        return None if row is None else self._load(self._time_loader, row[0], connection)
 
     def record_successor(self, cursor, *, jti: uuid.UUID, session_id: uuid.UUID, now: datetime,
                          expires_at: datetime) -> None:
