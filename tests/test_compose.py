@@ -40,7 +40,7 @@ def command_words(service: dict) -> list[str]:
 
 
 def test_the_services_are_all_there(compose):
-    assert set(compose["services"]) == {"db", "redis", "web", "worker", "beat"}
+    assert set(compose["services"]) == {"db", "redis", "migrate", "web", "worker", "beat"}
     assert compose["services"]["db"]["image"].startswith("postgres:16")
     assert compose["services"]["redis"]["image"].startswith("redis:")
 
@@ -51,16 +51,30 @@ def test_health_checks(compose, name, probe):
     assert probe in " ".join(test)
 
 
-def test_app_services_wait_for_healthy_db_and_redis(compose):
+def test_app_services_wait_for_healthy_db_and_redis_and_the_migrations(compose):
     for name in APP_SERVICES:
         depends = compose["services"][name]["depends_on"]
-        assert depends == {"db": {"condition": "service_healthy"}, "redis": {"condition": "service_healthy"}}
+        assert depends == {
+            "db": {"condition": "service_healthy"},
+            "redis": {"condition": "service_healthy"},
+            "migrate": {"condition": "service_completed_successfully"},
+        }
 
 
-def test_web_migrates_then_serves_an_importable_wsgi_application(compose):
-    words = command_words(compose["services"]["web"])
-    assert words[:4] == ["python", "manage.py", "migrate", "--noinput"]
+def test_migrations_run_once_in_their_own_container(compose):
+    """Not in web's command: several web replicas would each migrate, at the same time."""
+    migrate = compose["services"]["migrate"]
+    assert command_words(migrate) == ["python", "manage.py", "migrate", "--noinput"]
     assert (ROOT / "manage.py").is_file()
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert migrate["build"] == "."
+    assert all("migrate" not in command_words(compose["services"][name]) for name in APP_SERVICES)
+
+
+def test_web_serves_an_importable_wsgi_application(compose):
+    words = command_words(compose["services"]["web"])
+    assert words[0] == "gunicorn"
     gunicorn = words[words.index("gunicorn") + 1]
     module, _, attribute = gunicorn.partition(":")
     application = getattr(importlib.import_module(module), attribute or "application")
