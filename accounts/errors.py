@@ -5,6 +5,11 @@ class InvalidCredentials(Unauthorized):
     code = "invalid_credentials"
     detail = "Email or password is incorrect."
 
+    def __init__(self, *, user_id: int | None = None) -> None:
+        super().__init__()
+        #: The account the email belongs to, if any: for the audit trail, never sent to the client.
+        self.user_id = user_id
+
 
 class EmailTaken(ServiceError):
     status = 400

@@ -102,7 +102,7 @@ def check_credentials(*, email: str, password: str) -> User:
         get_user_model()().set_password(password)
         raise InvalidCredentials()
     if not user.check_password(password) or not user.is_active:
-        raise InvalidCredentials()
+        raise InvalidCredentials(user_id=user.pk)
     return user
 
 
@@ -123,9 +123,8 @@ def login(*, email: str, password: str, ip: str | None, user_agent: str) -> Issu
     """Password login: a session at once, or, when 2FA applies, a challenge and an emailed code."""
     try:
         user = check_credentials(email=email, password=password)
-    except InvalidCredentials:
-        known = User.objects.filter(email=normalize_email(email)).values_list("pk", flat=True).first()
-        audit.record_event(audit.Kind.LOGIN_FAILED, user_id=known, email=normalize_email(email), ip=ip,
+    except InvalidCredentials as refused:
+        audit.record_event(audit.Kind.LOGIN_FAILED, user_id=refused.user_id, email=normalize_email(email), ip=ip,
                            user_agent=user_agent, reason="invalid_credentials", actor="user")
         raise
     if not two_factor_applies(user):
