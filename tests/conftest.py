@@ -1,7 +1,10 @@
 import uuid
 
 import pytest
-from django.core.cache import cache
+import redis
+from django.conf import settings as django_settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.test import APIClient
 
 PASSWORD = "correct horse battery staple 42"
@@ -11,7 +14,26 @@ PASSWORD = "correct horse battery staple 42"
 def _isolation(settings):
     """Every test starts with an empty cache and one-step login; 2FA tests opt back in."""
     settings.AUTH_2FA = "off"
-    cache.clear()
+    clear_test_cache()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_cache_keys_left_behind():
+    yield
+    clear_test_cache()
+
+
+def clear_test_cache() -> None:
+    """Delete the suite's cache keys; on Redis only those (``cache.clear()`` would be FLUSHDB)."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        backend.clear()
+        return
+    client = redis.Redis.from_url(django_settings.CACHES["default"]["LOCATION"])
+    with client:
+        keys = list(client.scan_iter(match=f"{backend.key_prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
 
 
 @pytest.fixture

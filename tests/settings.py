@@ -22,3 +22,7 @@ CELERY_TASK_ALWAYS_EAGER = True
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 # ...and whitenoise looks them up per request instead of indexing a STATIC_ROOT that is not there.
 WHITENOISE_AUTOREFRESH = True
+# The suite's cache keys carry a prefix of their own, so emptying the cache
+# between tests (tests/conftest.py) deletes only them: on Redis, never the
+# rest of REDIS_URL's database, nor the keys of a second suite running at once.
+CACHES["default"]["KEY_PREFIX"] = f"authsvc-test-{os.getpid()}"  # noqa: F405

@@ -12,16 +12,20 @@ import re
 import secrets
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.contrib.auth.hashers import identify_hasher
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import OperationalError
 from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, clear_test_cache
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -282,3 +286,19 @@ def test_unknown_path_is_a_json_404(client, path):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+@pytest.mark.skipif(not isinstance(caches["default"], RedisCache), reason="needs REDIS_URL")
+def test_emptying_the_cache_between_tests_leaves_other_redis_keys_alone():
+    """The suite may run against a Redis database that holds other data: it must not FLUSHDB it."""
+    client = redis.Redis.from_url(django_settings.CACHES["default"]["LOCATION"])
+    outsider = f"not-the-suites-{uuid.uuid4().hex}"
+    with client:
+        client.set(outsider, "keep", ex=60)
+        caches["default"].set("ours", 1)
+
+        clear_test_cache()
+
+        assert client.get(outsider) == b"keep"
+        assert caches["default"].get("ours") is None
+        client.delete(outsider)
