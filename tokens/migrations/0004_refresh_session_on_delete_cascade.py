@@ -37,8 +37,10 @@ def _swap(schema_editor, on_delete: str) -> None:
             """,
             [TABLE, COLUMN],
         )
-        (name,) = cursor.fetchone()
-        name = schema_editor.quote_name(name)
+        row = cursor.fetchone()
+        if row is None:
+            raise RuntimeError(f"{TABLE}.{COLUMN} has no foreign key to swap: recreate it (migration 0001) first.")
+        name = schema_editor.quote_name(row[0])
         cursor.execute(
             f"ALTER TABLE {TABLE} DROP CONSTRAINT {name}, "
             f"ADD CONSTRAINT {name} FOREIGN KEY ({COLUMN}) REFERENCES {REFERENCES} "
