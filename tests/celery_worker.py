@@ -17,6 +17,19 @@ def database_url(settings) -> str:
 
 
 @contextlib.contextmanager
+def celery_conf(**overrides):
+    """The Celery app's settings changed for the block, then restored."""
+    from authsvc import celery_app
+
+    saved = {name: getattr(celery_app.conf, name) for name in overrides}
+    celery_app.conf.update(overrides)
+    try:
+        yield
+    finally:
+        celery_app.conf.update(saved)
+
+
+@contextlib.contextmanager
 def celery_worker(*args: str, env: dict[str, str], log_path: Path):
     """Run a worker (extra ``args``, e.g. ``--beat``) until the block ends; its output goes to ``log_path``."""
     with open(log_path, "wb") as log:

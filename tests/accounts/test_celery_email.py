@@ -12,8 +12,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from authsvc import celery_app
-from tests.celery_worker import celery_worker, database_url
+from tests.celery_worker import celery_conf, celery_worker, database_url
 from tests.conftest import PASSWORD, bearer
 
 pytestmark = [
@@ -55,10 +54,8 @@ def wait_for_code(mail_dir: Path, log: Path, timeout: float = 45) -> str:
 @pytest.fixture
 def through_broker():
     """Tasks go to Redis instead of running in this process."""
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    yield
-    celery_app.conf.task_always_eager = eager
+    with celery_conf(task_always_eager=False):
+        yield
 
 
 def test_two_factor_email_is_sent_by_a_real_worker(api, user, settings, worker, through_broker):

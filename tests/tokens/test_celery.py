@@ -17,7 +17,7 @@ from django.conf import settings as django_settings
 from django.db import OperationalError, connection
 
 from authsvc import celery_app
-from tests.celery_worker import ROOT, celery_worker, database_url
+from tests.celery_worker import ROOT, celery_conf, celery_worker, database_url
 from tokens import tasks
 from tokens.models import RefreshToken, Session
 
@@ -73,10 +73,8 @@ def test_task_runs_the_configured_purges_and_returns_the_counts(purge_scenario):
 @pytest.fixture
 def eager_retries():
     """Eager tasks that retry in-process instead of raising Retry at the first failure."""
-    propagates = celery_app.conf.task_eager_propagates
-    celery_app.conf.task_eager_propagates = False
-    yield
-    celery_app.conf.task_eager_propagates = propagates
+    with celery_conf(task_eager_propagates=False):
+        yield
 
 
 def test_task_retries_on_a_database_error(monkeypatch, eager_retries):
