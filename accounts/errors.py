@@ -70,5 +70,4 @@ class TwoFactorUnavailable(Forbidden):
 
 
 class EmailUnavailable(Unavailable):
-    code = "email_unavailable"
     detail = "The email could not be queued; try again shortly."

@@ -80,6 +80,11 @@ class TwoFactorChallenge(models.Model):
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     code_sent_at = models.DateTimeField(null=True, blank=True)
+    # The code email that login or resend asked for and no worker has sent
+    # yet; its task carries this id. The worker claims it with a conditional
+    # UPDATE, so a redelivered or superseded task message sends nothing
+    # (``accounts.services.send_two_factor_code``).
+    pending_send = models.UUIDField(null=True, blank=True, editable=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     consumed_at = models.DateTimeField(null=True, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connections, router, transaction
@@ -38,6 +39,7 @@ from accounts.errors import (
 )
 from accounts.models import TwoFactorChallenge, User, normalize_email
 from authsvc.errors import FieldErrors, TooManyRequests
+from authsvc.metrics import LOGINS, SECOND_FACTORS
 from tokens import audit
 from tokens.purge import purge_queryset
 from tokens.services import IssuedTokens, RevokeReason, issue_session, revoke_all_sessions
@@ -126,6 +128,10 @@ def login(*, email: str, password: str, ip: str | None, user_agent: str) -> Issu
     except InvalidCredentials as refused:
         audit.record_event(audit.Kind.LOGIN_FAILED, user_id=refused.user_id, email=normalize_email(email), ip=ip,
                            user_agent=user_agent, reason="invalid_credentials", actor="user")
+        LOGINS.labels(outcome="failed").inc()
+        # Django's own signal (what ``authenticate()`` sends), for apps that
+        # watch failed logins; the password is never part of it.
+        user_login_failed.send(sender=__name__, credentials={"email": normalize_email(email)}, request=None)
         raise
     if not two_factor_applies(user):
         return _start_session(user, ip=ip, user_agent=user_agent, reason="password")
@@ -138,10 +144,12 @@ def login(*, email: str, password: str, ip: str | None, user_agent: str) -> Issu
         created_at=now,
         expires_at=now + timedelta(seconds=ttl),
         code_sent_at=now,
+        pending_send=uuid.uuid4(),
         ip=ip,
         user_agent=user_agent,
     )
-    _enqueue_code_email(challenge.id)
+    _enqueue_code_email(challenge.pk, challenge.pending_send)
+    LOGINS.labels(outcome="two_factor_required").inc()
     return TwoFactorPending(challenge=secret, expires_in=ttl)
 
 
@@ -152,41 +160,90 @@ def _enqueue(task, *args) -> None:
         try:
             task.delay(*args)
         except (KombuError, RedisError, OSError) as exc:
-            logger.error("could not queue %s: %r", task.name, exc)
+            # Logged once, as every 503 is, by the exception handler.
             raise EmailUnavailable() from exc
 
     transaction.on_commit(send)
 
 
-def _enqueue_code_email(challenge_id: uuid.UUID) -> None:
+def _enqueue_code_email(challenge_id: uuid.UUID, send_id: uuid.UUID) -> None:
     from accounts.tasks import send_two_factor_code
 
-    _enqueue(send_two_factor_code, str(challenge_id))
+    _enqueue(send_two_factor_code, str(challenge_id), str(send_id))
 
 
-def send_two_factor_code(*, challenge_id: uuid.UUID) -> bool:
+def send_two_factor_code(*, challenge_id: uuid.UUID | str, send_id: uuid.UUID | str) -> bool:
     """
-    Make a fresh code for a pending challenge, store its keyed hash and email
-    it. Runs in the worker, so the raw code never travels through the broker
-    and exists only in the email. Any earlier code of the challenge stops
-    working. False if the challenge is no longer pending.
+    Send the code email that login or resend asked for as ``send_id``, once.
+
+    Runs in the worker, so the raw code never travels through the broker and
+    exists only in the email. The send is claimed first, by a conditional
+    ``UPDATE`` that stores the new code's keyed hash: a task message
+    delivered twice (late acknowledgement after a lost worker, Redis's
+    visibility timeout), one superseded by a newer resend, or one for a
+    challenge that no longer takes codes claims nothing and sends nothing,
+    so it never mails a second code that silently replaces the first. If the
+    email cannot be sent, the claim is given back for the task's retry.
+    False when there was nothing to send.
+
+    A worker killed between the claim and the end of the SMTP exchange loses
+    that one email (its redelivered message finds the send taken) and the
+    user asks for another with resend: at most once, because sending twice
+    would mail two different codes, the second killing the first.
     """
-    challenge_id = uuid.UUID(str(challenge_id))
+    challenge_id, send_id = uuid.UUID(str(challenge_id)), uuid.UUID(str(send_id))
+    challenge = TwoFactorChallenge.objects.select_related("user").filter(pk=challenge_id).first()
     code = codes.new_code()
-    updated = TwoFactorChallenge.objects.filter(
-        pk=challenge_id, consumed_at__isnull=True, expires_at__gt=timezone.now()
-    ).update(code_hash=codes.hash_code(challenge_id, code))
-    if not updated:
+    code_hash = codes.hash_code(challenge_id, code)
+    if challenge is None or not _claim_code_send(challenge_id, send_id=send_id, code_hash=code_hash):
+        logger.info("two-factor code send skipped: already sent, superseded or challenge closed",
+                    extra={"challenge_id": str(challenge_id)})
         return False
-    challenge = TwoFactorChallenge.objects.select_related("user").get(pk=challenge_id)
-    emails.send(
-        to=challenge.user.email,
-        subject="Your sign-in code",
-        template="two_factor_code",
-        context={"code": code, "minutes": max(1, settings.TWO_FACTOR_CODE_TTL // 60)},
-    )
+    try:
+        emails.send(
+            to=challenge.user.email,
+            subject="Your sign-in code",
+            template="two_factor_code",
+            context={"code": code, "minutes": max(1, settings.TWO_FACTOR_CODE_TTL // 60)},
+        )
+    except BaseException:
+        # Whatever stopped it (an SMTP refusal, a timeout, the worker shutting
+        # down), this email was not sent: it is pending again.
+        _release_code_send(challenge_id, send_id=send_id, code_hash=code_hash)
+        raise
     logger.info("two-factor code sent", extra={"challenge_id": str(challenge_id)})
     return True
+
+
+def _takes_codes(now) -> Q:
+    """The challenges a code may still be sent for and tried on: not consumed, not expired, not locked."""
+    return Q(consumed_at__isnull=True, expires_at__gt=now, attempts__lt=TwoFactorChallenge.MAX_ATTEMPTS)
+
+
+def _claim_code_send(challenge_id: uuid.UUID, *, send_id: uuid.UUID, code_hash: str) -> bool:
+    """
+    Take the pending send ``send_id`` and store the hash of the code about to
+    be mailed, in one conditional ``UPDATE`` on the row's own columns: of two
+    deliveries of one task message exactly one wins, and the code sent before
+    keeps working until a new one is actually sent.
+    """
+    return bool(
+        TwoFactorChallenge.objects.filter(_takes_codes(timezone.now()), pk=challenge_id, pending_send=send_id)
+        .update(code_hash=code_hash, pending_send=None)
+    )
+
+
+def _release_code_send(challenge_id: uuid.UUID, *, send_id: uuid.UUID, code_hash: str) -> bool:
+    """
+    Make ``send_id`` pending again after its email failed, so the retry sends
+    it; unless something newer happened since the claim: a resend asked for
+    another email (a send is pending) or already sent it (the code hash
+    changed). Putting the old send back then would mail a second code.
+    """
+    return bool(
+        TwoFactorChallenge.objects.filter(pk=challenge_id, pending_send__isnull=True, code_hash=code_hash)
+        .update(pending_send=send_id)
+    )
 
 
 def _pending_challenge(secret: str) -> TwoFactorChallenge:
@@ -219,6 +276,10 @@ def complete_two_factor_login(*, challenge: str, code: str, ip: str | None, user
     compared, so 50 parallel wrong guesses still burn the challenge after
     ``MAX_ATTEMPTS``; the challenge is consumed by another conditional
     ``UPDATE``, so of 10 parallel right codes exactly one logs in.
+
+    ``SECOND_FACTORS`` counts the codes compared, as the audit trail does:
+    ``failed``, ``locked`` for the wrong code that used up the last try, and
+    ``succeeded`` when a session starts.
     """
     pending = _pending_challenge(challenge)
     now = timezone.now()
@@ -236,10 +297,16 @@ def complete_two_factor_login(*, challenge: str, code: str, ip: str | None, user
             audit.Kind.TWO_FACTOR_LOCKED if locked else audit.Kind.TWO_FACTOR_FAILED, user_id=pending.user_id,
             email=pending.user.email, ip=ip, user_agent=user_agent, reason=f"attempt {attempts}", actor="user",
         )
+        SECOND_FACTORS.labels(method="email", outcome="locked" if locked else "failed").inc()
         raise InvalidCode()
-    if not TwoFactorChallenge.objects.filter(pk=pending.pk, consumed_at__isnull=True).update(consumed_at=now):
-        raise ChallengeUsed()
-    return _start_session(pending.user, ip=ip, user_agent=user_agent, reason="two_factor")
+    # Consumed and turned into a session together: a database lost between
+    # the two must not eat a right code and leave the user with nothing.
+    with transaction.atomic():
+        if not TwoFactorChallenge.objects.filter(pk=pending.pk, consumed_at__isnull=True).update(consumed_at=now):
+            raise ChallengeUsed()
+        issued = _start_session(pending.user, ip=ip, user_agent=user_agent, reason="two_factor")
+    SECOND_FACTORS.labels(method="email", outcome="succeeded").inc()
+    return issued
 
 
 def _count_attempt(challenge: TwoFactorChallenge, now) -> int | None:
@@ -269,26 +336,33 @@ def _count_attempt(challenge: TwoFactorChallenge, now) -> int | None:
 
 
 def _start_session(user: User, *, ip: str | None, user_agent: str, reason: str) -> IssuedTokens:
+    """A login's last step, by password or by second factor: counted once as a succeeded login."""
     issued = issue_session(user=user, ip=ip, user_agent=user_agent)
+    # What ``django.contrib.auth.login()`` sends: its receiver sets
+    # ``last_login`` (the admin's column), and other apps hook it.
+    user_logged_in.send(sender=user.__class__, request=None, user=user)
     audit.record_event(audit.Kind.LOGIN_SUCCEEDED, user_id=user.pk, email=user.email, session_id=issued.session_id,
                        ip=ip, user_agent=user_agent, reason=reason, actor="user")
+    LOGINS.labels(outcome="succeeded").inc()
     return issued
 
 
 def resend_two_factor_code(*, challenge: str) -> None:
     """
-    Email a new code for a pending challenge; the previous one stops working.
-    One email per ``TWO_FACTOR_RESEND_COOLDOWN`` seconds per challenge,
-    claimed by a conditional ``UPDATE`` so parallel resends send one email.
+    Email a new code for a pending challenge; the previous one stops working
+    once the new one is sent. One email per ``TWO_FACTOR_RESEND_COOLDOWN``
+    seconds per challenge, claimed by a conditional ``UPDATE`` so parallel
+    resends send one email; the same ``UPDATE`` makes this send the pending
+    one, so a send asked for earlier and not done yet is superseded by it.
     The attempt count is kept: resending does not buy more guesses.
     """
     pending = _pending_challenge(challenge)
     now = timezone.now()
     cooldown = timedelta(seconds=settings.TWO_FACTOR_RESEND_COOLDOWN)
+    send_id = uuid.uuid4()
     claimed = TwoFactorChallenge.objects.filter(
-        pk=pending.pk, consumed_at__isnull=True, expires_at__gt=now,
-        attempts__lt=TwoFactorChallenge.MAX_ATTEMPTS, code_sent_at__lte=now - cooldown,
-    ).update(code_sent_at=now)
+        _takes_codes(now), pk=pending.pk, code_sent_at__lte=now - cooldown,
+    ).update(code_sent_at=now, pending_send=send_id)
     if not claimed:
         pending.refresh_from_db()
         refusal = _refusal(pending, now)
@@ -296,7 +370,7 @@ def resend_two_factor_code(*, challenge: str) -> None:
             raise refusal
         wait = (pending.code_sent_at + cooldown - now).total_seconds()
         raise TooManyRequests(retry_after=wait + 1, detail="A code was sent moments ago; wait before asking again.")
-    _enqueue_code_email(pending.pk)
+    _enqueue_code_email(pending.pk, send_id)
 
 
 # --- passwords ---------------------------------------------------------------------------
@@ -321,25 +395,28 @@ def change_password(*, user: User, old_password: str, new_password: str, current
 
 
 def request_password_reset(*, email: str) -> None:
-    """Email a single-use reset link if an active account has this email; say nothing either way."""
-    user = User.objects.filter(email=normalize_email(email), is_active=True).first()
-    if user is None:
-        logger.info("password reset requested for an unknown email")
-        return
+    """
+    Queue a reset email for whichever active account has this email, if any;
+    say nothing either way. The account is looked up in the worker, so a
+    known and an unknown email take the same path here, through the broker:
+    neither the answer, nor its timing, nor a 503 while the broker is down
+    tells which emails have accounts.
+    """
     from accounts.tasks import send_password_reset
 
-    _enqueue(send_password_reset, user.pk)
+    _enqueue(send_password_reset, normalize_email(email))
 
 
-def send_password_reset_email(*, user_id: int) -> None:
+def send_password_reset_email(*, email: str) -> None:
     """
     Make the reset token and email the link (in the worker: the token only
     exists in the email). Django's token generator hashes the password and
     last login into the token, so it dies once used or once the password
     changes, and after ``PASSWORD_RESET_TIMEOUT``.
     """
-    user = User.objects.filter(pk=user_id, is_active=True).first()
+    user = User.objects.filter(email=normalize_email(email), is_active=True).first()
     if user is None:
+        logger.info("password reset requested for an unknown email")
         return
     link = settings.PASSWORD_RESET_URL.format(
         uid=urlsafe_base64_encode(force_bytes(user.pk)), token=default_token_generator.make_token(user)

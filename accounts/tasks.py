@@ -1,29 +1,65 @@
 """Celery adapters over accounts.services: the emails, sent by a worker."""
 
-from smtplib import SMTPException
+import contextlib
+import logging
 
-from celery import shared_task
+from celery import Task, shared_task
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
 
-from accounts import services
+from accounts import emails, services
 
-EMAIL_RETRY = {
-    "autoretry_for": (SMTPException, ConnectionError, TimeoutError),
-    "retry_backoff": 5,
-    "retry_jitter": True,
-    "max_retries": 3,
-}
+logger = logging.getLogger(__name__)
 
-
-@shared_task(name="accounts.tasks.send_two_factor_code", **EMAIL_RETRY)
-def send_two_factor_code(challenge_id: str) -> bool:
-    return services.send_two_factor_code(challenge_id=challenge_id)
+EMAIL_MAX_RETRIES = 3
+EMAIL_RETRY_BACKOFF_MAX = 600
 
 
-@shared_task(name="accounts.tasks.send_password_reset", **EMAIL_RETRY)
-def send_password_reset(user_id: int) -> None:
-    services.send_password_reset_email(user_id=user_id)
+@contextlib.contextmanager
+def _retried_when_transient(task: Task):
+    """
+    Retry the task when its email fails for a reason that may pass
+    (``emails.is_transient_failure``: SMTP 4xx, a refused, reset or timed-out
+    connection), after an exponential backoff with full jitter — a random
+    wait of up to ``EMAIL_RETRY_BACKOFF`` × 1, 2, 4 s (read when used), so
+    workers that all failed at once do not retry at once. A permanent
+    refusal (SMTP 5xx) and the last try fail the task. Every failed try is
+    logged with the task and the attempt, never the message.
+    """
+    try:
+        yield
+    except OSError as exc:
+        attempt, tries = task.request.retries + 1, EMAIL_MAX_RETRIES + 1
+        failure = emails.describe_failure(exc)
+        if not emails.is_transient_failure(exc):
+            logger.error("%s failed on attempt %d of %d: %s is permanent, not retried", task.name, attempt, tries,
+                         failure)
+            raise
+        if attempt >= tries:
+            logger.error("%s failed on attempt %d of %d: %s; giving up", task.name, attempt, tries, failure)
+            raise
+        countdown = get_exponential_backoff_interval(
+            factor=settings.EMAIL_RETRY_BACKOFF, retries=task.request.retries, maximum=EMAIL_RETRY_BACKOFF_MAX,
+            full_jitter=True,
+        )
+        logger.warning("%s failed on attempt %d of %d: %s; retrying in %d s", task.name, attempt, tries, failure,
+                       countdown)
+        raise task.retry(exc=exc, countdown=countdown, max_retries=EMAIL_MAX_RETRIES) from exc
 
 
-@shared_task(name="accounts.tasks.send_password_changed_notice", **EMAIL_RETRY)
-def send_password_changed_notice(user_id: int, how: str, revoked: int) -> None:
-    services.send_password_changed_email(user_id=user_id, how=how, revoked=revoked)
+@shared_task(bind=True, name="accounts.tasks.send_two_factor_code")
+def send_two_factor_code(self: Task, challenge_id: str, send_id: str) -> bool:
+    with _retried_when_transient(self):
+        return services.send_two_factor_code(challenge_id=challenge_id, send_id=send_id)
+
+
+@shared_task(bind=True, name="accounts.tasks.send_password_reset")
+def send_password_reset(self: Task, email: str) -> None:
+    with _retried_when_transient(self):
+        services.send_password_reset_email(email=email)
+
+
+@shared_task(bind=True, name="accounts.tasks.send_password_changed_notice")
+def send_password_changed_notice(self: Task, user_id: int, how: str, revoked: int) -> None:
+    with _retried_when_transient(self):
+        services.send_password_changed_email(user_id=user_id, how=how, revoked=revoked)

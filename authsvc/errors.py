@@ -81,8 +81,14 @@ class TooManyRequests(ServiceError):
 
 
 class Unavailable(ServiceError):
+    """
+    Something the request needs cannot be reached (PostgreSQL, Redis, the
+    broker). One code for every such 503, whatever is missing (DESIGN.md,
+    "Production shape, hosts and faults"): the client's remedy is the same.
+    """
+
     status = 503
-    code = "unavailable"
+    code = "service_unavailable"
     detail = "The service is temporarily unavailable. Try again later."
     retry_after = 30
 

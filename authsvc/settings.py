@@ -13,7 +13,9 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS as JSON_LOG_RESERVED_ATTRS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,12 +50,18 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_prometheus",
     "accounts",
     "tokens",
     "webclient",
 ]
 
 MIDDLEWARE = [
+    # First and last: the request count and latency cover every other middleware.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Before anything that can answer on its own (CORS preflight, HTTPS and
+    # slash redirects), so every response carries X-Request-ID.
+    "authsvc.requestid.RequestIdMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and the API docs' static files under gunicorn.
@@ -64,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "authsvc.urls"
@@ -92,9 +101,34 @@ DATABASES = {
 # new TCP + auth handshake, and a dropped connection must not become a 500.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer in transaction mode (README, "Several hosts").
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DISABLE_SERVER_SIDE_CURSORS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent writers wait for the lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Never wait on a database that does not answer: the request gets its 503
+    # within seconds (DESIGN.md, faults) instead of holding a gunicorn worker
+    # until gunicorn kills it. libpq waits forever by default.
+    # - connect_timeout (s): connecting, TLS and authentication included;
+    # - tcp_user_timeout (ms): a statement sent to a peer that vanished (a
+    #   partition, a host powered off) fails once its bytes have gone
+    #   unacknowledged that long, not after the kernel's ~15 minutes of
+    #   retransmissions; keepalives find such a peer while the connection
+    #   waits for an answer or idles between requests.
+    # Not statement_timeout: the server enforces it, so it cannot fire when the
+    # server or the network is what is gone, and it would cut the purge's and
+    # the migrations' legitimately long statements. Options in DATABASE_URL's
+    # query string win.
+    DATABASES["default"]["OPTIONS"] = {
+        "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5),
+        "tcp_user_timeout": env.int("DATABASE_TCP_USER_TIMEOUT", default=5) * 1000,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -119,8 +153,45 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
+# With late acknowledgement a task whose worker process dies (the OOM killer,
+# SIGKILL of a prefork child) is still acknowledged, and lost, unless it is
+# requeued instead. Celery warns of a loop if a task kills its process every
+# time; ours hold little memory (one email, or purge batches of
+# PURGE_BATCH_SIZE rows), and a redelivered code email sends nothing twice.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A message a worker took and never acknowledged (the whole worker killed or
+# its host lost) goes back to the queue only after the visibility timeout:
+# kombu's default hour outlives a 10-minute 2FA code, so the email would be
+# useless. 300 s is well above what a healthy worker holds a message:
+# seconds to send an email, and a retry's countdown, held unacknowledged
+# until it is due (at most 20 s for the emails, 120 s for the purge). A
+# message held longer is handed out again while still running: harmless for
+# the emails (the send is claimed once), and the hourly purge, which on a
+# huge backlog may run longer, is safe to run twice (its batches delete rows
+# already dead, and two runs at once split them). kombu only looks for such
+# messages every unacked_restore_interval × unacked_restore_throttle seconds
+# (100 s by default); a throttle of 1 makes that every 10 s (one cheap
+# sorted-set query), so they are back within about 5 minutes.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300),
+    "unacked_restore_throttle": 1,
+}
+# Queueing a task (a code email) on a broker that stopped answering fails
+# within seconds, and the request gets its 503, instead of waiting forever:
+# kombu's Redis transport has no socket timeout of its own. One retry, at
+# once, covers a pooled connection that a Redis restart closed; more would
+# only hold the request longer (at most about 4 s in all).
+CELERY_BROKER_TRANSPORT_OPTIONS.update(socket_connect_timeout=2, socket_timeout=2)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# The worker and beat log through LOGGING below, as the web does (JSON lines
+# in production), instead of Celery's own handlers and format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# An email that failed for a reason that may pass (SMTP 4xx, connection
+# refused or timed out) is retried three times, after a random wait of up to
+# EMAIL_RETRY_BACKOFF × 1, 2, 4 s (accounts/tasks.py).
+EMAIL_RETRY_BACKOFF = env.int("EMAIL_RETRY_BACKOFF", default=5)
 # The queue every task goes to; installs sharing one Redis give each its own.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 
@@ -240,6 +311,10 @@ SPECTACULAR_SETTINGS = {
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = True
 CORS_URLS_REGEX = r"^/api/.*$"
+# A front end on another origin may thread its own request id through, and
+# read ours (for its error reports) and how long to wait after a 429 or 503.
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-request-id")
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=CORS_ALLOWED_ORIGINS)
 
 _secure_default = not DEBUG
@@ -249,7 +324,9 @@ CSRF_COOKIE_DOMAIN = COOKIE_DOMAIN
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_secure_default)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Load-balancer probes and in-cluster Prometheus scrapes reach the web hosts
+# directly, over plain HTTP, not through the TLS-ending proxy.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
@@ -274,6 +351,9 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+# Seconds an SMTP server may stay silent: one that never answers must fail the
+# try (and be retried), not hold a worker forever.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="authsvc <no-reply@localhost>")
 
 # --- i18n, static, logging ------------------------------------------------------
@@ -295,11 +375,36 @@ STORAGES = {
     },
 }
 
+# --- Observability (DESIGN.md) ----------------------------------------------------
+# json: one JSON object per line, with the fields the code passes as `extra`
+# (event, user_id, session_id, ip…) and the request id; plain: for a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
+# The bearer token /metrics asks for; unset, /metrics is a 404 like any unknown path.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "authsvc.requestid.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            # ISO 8601 in UTC, under "timestamp".
+            "timestamp": True,
+            # Django hands its request object to django.request and
+            # django.security records: its repr carries the query string, which
+            # the plain format never printed. The path is in the message.
+            "reserved_attrs": [*JSON_LOG_RESERVED_ATTRS, "request"],
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Django logs 4xx responses with the request path at WARNING; our 401s

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from authsvc.views import healthz
+from authsvc.views import healthz, prometheus_metrics
 from webclient.views import demo
 
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", prometheus_metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("", demo, name="demo"),
 ]

@@ -10,6 +10,7 @@ The first run builds that venv (about 30 s); later runs reuse it until
 ``requirements.txt`` changes.
 """
 
+import json
 import re
 import time
 import uuid
@@ -98,6 +99,10 @@ def test_requirements_txt_alone_starts_every_process(prod_env, tmp_path):
         assert web.get(script).status_code == 200
         assert worker.alive() and beat.alive()
     assert "Traceback" not in worker.log() + beat.log() + web.log()
+    # Production log lines are JSON objects, the worker's and beat's too (Celery's banner is not a log line).
+    for process, expected in ((worker, " ready."), (beat, "beat: Starting...")):
+        lines = [json.loads(line) for line in process.log().splitlines() if line.startswith("{")]
+        assert any(expected in line["message"] and line["level"] == "INFO" for line in lines), process.tail()
 
 
 def test_a_user_end_to_end_in_production_mode(prod_env, tmp_path):

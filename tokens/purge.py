@@ -41,6 +41,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from authsvc.metrics import PURGED_ROWS
 from tokens.conf import conf
 from tokens.models import RefreshToken, Session
 
@@ -198,7 +199,9 @@ def purge_all(*, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False, no
     Run every purge listed in ``settings.PURGE_FUNCTIONS`` (dotted paths, read
     when used) at one instant, and add up their counts per kind. Each
     function takes the keyword arguments of :func:`purge_expired` and returns
-    ``{kind: count}``.
+    ``{kind: count}``. Deleted rows (not a dry run's) are counted in
+    ``PURGED_ROWS`` as each purge finishes, so one that fails later does not
+    hide what the others deleted.
     """
     now = now or timezone.now()
     totals: dict[str, int] = {}
@@ -207,4 +210,6 @@ def purge_all(*, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False, no
         counts = purge(batch_size=batch_size, dry_run=dry_run, now=now, on_progress=on_progress)
         for kind, count in counts.items():
             totals[kind] = totals.get(kind, 0) + count
+            if not dry_run:
+                PURGED_ROWS.labels(kind=kind).inc(count)
     return totals

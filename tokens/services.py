@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
 from authsvc.errors import NotFound
+from authsvc.metrics import REFRESHES, REVOCATIONS
 from tokens import audit
 from tokens.conf import conf
 from tokens.errors import TokenExpired, TokenInvalid, TokenReused, TokenRevoked
@@ -124,6 +125,11 @@ def authenticate_access_token(raw: str) -> tuple[object, AccessJWT]:
     return user, token
 
 
+# The refusals of a refresh, each with its outcome label in REFRESHES.
+_REFRESH_REFUSALS = ((TokenInvalid, "invalid"), (TokenExpired, "expired"), (TokenRevoked, "revoked"),
+                     (TokenReused, "reused"))
+
+
 def rotate_refresh_token(*, raw: str, ip: str | None = None, user_agent: str = "") -> IssuedTokens:
     """
     Exchange a refresh token for a new pair in the same session (RFC 9700
@@ -136,12 +142,25 @@ def rotate_refresh_token(*, raw: str, ip: str | None = None, user_agent: str = "
     revoked — unless it comes back within ``REFRESH_REUSE_GRACE`` while its
     successor is still unused (two tabs refreshing at once): then the same
     successor is handed out again, not a new branch of the family.
+
+    Every exchange is counted once in ``REFRESHES``, by outcome.
     """
+    try:
+        issued, outcome = _exchange(raw=raw, ip=ip, user_agent=user_agent)
+    except (TokenInvalid, TokenExpired, TokenRevoked, TokenReused) as refused:
+        REFRESHES.labels(outcome=next(label for kind, label in _REFRESH_REFUSALS if isinstance(refused, kind))).inc()
+        raise
+    REFRESHES.labels(outcome=outcome).inc()
+    return issued
+
+
+def _exchange(*, raw: str, ip: str | None, user_agent: str) -> tuple[IssuedTokens, str]:
+    """The rotation itself: the new pair and whether it was ``rotated`` or a ``grace`` repeat, or a refusal."""
     token = decode(RefreshJWT, raw)
     now = _now()
     issued = _rotate(token, now)
     if issued is not None:
-        return issued
+        return issued, "rotated"
 
     # Outside the winning path: explain the refusal, or serve the grace window.
     record = RefreshToken.objects.select_related("session__user").filter(jti=token.jti).first()
@@ -157,7 +176,7 @@ def rotate_refresh_token(*, raw: str, ip: str | None = None, user_agent: str = "
         return _issue_pair(
             user_id=session.user_id, session_id=session.id, refresh_jti=successor.jti,
             refresh_issued_at=successor.issued_at, refresh_expires_at=successor.expires_at, now=now,
-        )
+        ), "grace"
     audit.record_event(audit.Kind.REFRESH_REUSE, user_id=session.user_id, email=session.user.email,
                        session_id=session.id, ip=ip, user_agent=user_agent, actor="system")
     revoke_session(session_id=session.id, reason=RevokeReason.REUSE, ip=ip, user_agent=user_agent)
@@ -358,6 +377,9 @@ def _revoke(sessions: QuerySet[Session], *, reason: str, revoked_by: str, ip: st
                 user_id=user_id, session_ids=[pk for pk, owner in rows if owner == user_id], reason=reason,
                 actor=actor, ip=ip, user_agent=user_agent,
             )
+    # Counted once the revocation is committed (or, inside a caller's
+    # transaction, once it is written): a rolled-back one revoked nothing.
+    REVOCATIONS.labels(reason=reason).inc(len(rows))
     return len(rows)
 
 

@@ -126,3 +126,26 @@ def test_two_factor_switch_refused_outside_optional_mode(api, user, tokens, sett
     for path in ("/api/auth/2fa/enable/", "/api/auth/2fa/disable/"):
         response = api.post(path, {"password": PASSWORD}, format="json", **bearer(tokens["access"]))
         assert (response.status_code, response.json()["code"]) == (403, code)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_password_reset_answers_alike_for_known_and_unknown_emails_while_the_broker_is_down(api, user, monkeypatch):
+    """
+    The account is looked up in the worker, so both emails take the same
+    path through the broker: a 503 for one and a 202 for the other would say
+    which has an account (OWASP Forgot Password Cheat Sheet).
+    """
+    from kombu.exceptions import OperationalError
+
+    from accounts import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("broker down")
+
+    monkeypatch.setattr(tasks.send_password_reset, "delay", broker_down)
+
+    answers = [api.post("/api/auth/password/reset/", {"email": email}, format="json")
+               for email in (user.email, "nobody@example.com")]
+
+    assert [(r.status_code, r.json()["code"]) for r in answers] == [(503, "service_unavailable")] * 2
+    assert answers[0].json() == answers[1].json()

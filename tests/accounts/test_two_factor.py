@@ -227,5 +227,6 @@ def test_email_queue_down_is_503_not_500(api, user, monkeypatch):
     monkeypatch.setattr(tasks.send_two_factor_code, "delay", broken)
     response = api.post("/api/auth/login/", {"email": user.email, "password": PASSWORD}, format="json")
     assert response.status_code == 503
-    assert response.json()["code"] == "email_unavailable"
+    assert response.json() == {"detail": "The email could not be queued; try again shortly.",
+                               "code": "service_unavailable"}
     assert response["Retry-After"]
