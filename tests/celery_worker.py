@@ -12,6 +12,8 @@ from pathlib import Path
 
 import redis
 
+from tests.hosts import stop
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,12 +50,7 @@ def celery_worker(*args: str, env: dict[str, str], log_path: Path):
         try:
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout=15)
 
 
 def kill_worker(process: subprocess.Popen) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import redis
 
-from tests.hosts import free_port
+from tests.hosts import free_port, stop
 
 FORWARD, CUT, BLACKHOLE = "forward", "cut", "blackhole"
 
@@ -169,12 +169,7 @@ def private_redis(workdir: Path) -> Iterator[int]:
             _wait_for_redis(port, process)
             yield port
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, timeout=10)
 
 
 def _wait_for_redis(port: int, process: subprocess.Popen, timeout: float = 10) -> None:

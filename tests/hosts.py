@@ -32,7 +32,22 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 import requests
+from django.conf import settings
+from django.db import connection
+
+#: The marks of a test that runs production processes on the suite's
+#: PostgreSQL test database and Redis (they share both with the test).
+PRODUCTION_SHAPE = [
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not settings.REDIS_URL or connection.vendor != "postgresql",
+        reason="needs REDIS_URL and DATABASE_URL=postgres://… (the processes share the test database)",
+    ),
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements.txt"
@@ -41,6 +56,22 @@ VENV_CACHE = Path(os.environ.get("AUTHSVC_VENV_CACHE", Path.home() / ".cache" / 
 SECRET_KEY = "production-shape-tests-only-" + "k" * 40
 # What a TLS-ending proxy in front of the service adds to every request.
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
+
+
+def stop(process: subprocess.Popen, *, timeout: float = 15, sig: int = signal.SIGTERM) -> None:
+    """Ask a child process (and its process group, when it leads one) to stop; kill it if it will not."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(process.pid) == process.pid:
+                os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL) if os.getpgid(process.pid) == process.pid else process.kill()
+        process.wait()
 
 
 def shipped_venv() -> Path:
@@ -145,15 +176,7 @@ class Process:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
         if self.popen is None:
             return
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, sig)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
+        stop(self.popen, timeout=timeout, sig=sig)
         self._log.close()
 
     def __enter__(self) -> Process:

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
@@ -35,13 +34,7 @@ from tests.celery_worker import database_url
 from tokens.models import RefreshToken, Session
 
 pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not django_settings.REDIS_URL or connection.vendor != "postgresql",
-        reason="needs REDIS_URL and DATABASE_URL=postgres://… (the processes share the test database)",
-    ),
+    *hosts.PRODUCTION_SHAPE,
     pytest.mark.skipif(not faults.redis_server_available(), reason="needs redis-server for a private Redis"),
 ]
 

@@ -12,22 +12,12 @@ import uuid
 
 import pytest
 import requests
-from django.conf import settings as django_settings
-from django.db import connection
 
 from tests import hosts
 from tests.celery_worker import database_url
 from tokens.models import RefreshToken
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not django_settings.REDIS_URL or connection.vendor != "postgresql",
-        reason="needs REDIS_URL and DATABASE_URL=postgres://… (the hosts share the test database)",
-    ),
-]
+pytestmark = hosts.PRODUCTION_SHAPE
 
 PASSWORD = "a long and unusual passphrase 42"
 
