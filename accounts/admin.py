@@ -1,14 +1,20 @@
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from accounts import services
+from accounts.admin_site import reauthenticate_url, signed_in_at
+from accounts.errors import ReauthenticationRequired
 from accounts.models import TwoFactorChallenge, User
+from authsvc.net import client_ip, user_agent
+from tokens import audit
 from tokens.admin import ReadOnlyAdmin, UserSessionInline, staff_identity
-from tokens.models import Session
+from tokens.models import AuthEvent, Session
 from tokens.services import revoke_all_sessions
 
 
@@ -28,6 +34,27 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ["last_login", "date_joined", "sessions_link"]
     inlines = [UserSessionInline]
     actions = ["revoke_all_sessions", "disable_two_factor"]
+
+    # --- credentials changed through the admin: the one rule (accounts.services.credentials_changed) ---
+
+    def save_model(self, request, obj, form, change):
+        deactivated = change and "is_active" in form.changed_data and not obj.is_active
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if deactivated:
+                services.credentials_changed(user=obj, reason=Session.RevokeReason.DEACTIVATED,
+                                             revoked_by=staff_identity(request), via=audit.Via.ADMIN)
+
+    def user_change_password(self, request, id, form_url=""):
+        """Django's "set password" page (usable or not); when it saved a new one, every session of the user ends."""
+        with transaction.atomic():
+            epoch_before = User.objects.filter(pk=unquote(id)).values_list("auth_epoch", flat=True).first()
+            response = super().user_change_password(request, id, form_url)
+            user = User.objects.filter(pk=unquote(id)).first()
+            if user is not None and epoch_before is not None and user.auth_epoch != epoch_before:
+                services.credentials_changed(user=user, reason=Session.RevokeReason.PASSWORD_SET,
+                                             revoked_by=staff_identity(request), via=audit.Via.ADMIN)
+        return response
 
     def get_inline_instances(self, request, obj=None):
         # No sessions to show on the "add user" page.
@@ -52,7 +79,8 @@ class UserAdmin(DjangoUserAdmin):
         revoked_by = staff_identity(request)
         users = list(queryset.values_list("pk", flat=True))
         revoked = sum(
-            revoke_all_sessions(user_id=user_id, reason=Session.RevokeReason.ADMIN, revoked_by=revoked_by)
+            revoke_all_sessions(user_id=user_id, reason=Session.RevokeReason.ADMIN, revoked_by=revoked_by,
+                                via=AuthEvent.Via.ADMIN)
             for user_id in users
         )
         self.message_user(
@@ -64,8 +92,17 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Disable two-factor", permissions=["change"])
     def disable_two_factor(self, request, queryset):
         users = list(queryset.filter(two_factor_enabled=True))
-        for user in users:
-            services.disable_two_factor(user=user)
+        try:
+            for user in users:
+                services.disable_two_factor(
+                    user=user, by=staff_identity(request), signed_in_at=signed_in_at(request), ip=client_ip(request),
+                    user_agent=user_agent(request), via=AuthEvent.Via.ADMIN,
+                )
+        except ReauthenticationRequired as refused:
+            # Refused before the first change: the staff member signs in afresh and comes back here.
+            self.message_user(request, format_html('{} <a href="{}">Sign in again</a>', refused.detail,
+                                                   reauthenticate_url(request)), messages.ERROR)
+            return
         self.message_user(
             request,
             ngettext("Two-factor disabled for %d user.", "Two-factor disabled for %d users.", len(users)) % len(users),

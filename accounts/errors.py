@@ -1,4 +1,4 @@
-from authsvc.errors import Forbidden, ServiceError, Unauthorized, Unavailable
+from authsvc.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized, Unavailable
 
 
 class InvalidCredentials(Unauthorized):
@@ -53,6 +53,13 @@ class InvalidCode(Unauthorized):
     detail = "The code is incorrect."
 
 
+class TwoFactorCooldown(TooManyRequests):
+    """The account's budget of wrong codes is spent: no code is checked, no challenge opened, until Retry-After."""
+
+    code = "two_factor_cooldown"
+    detail = "Too many wrong sign-in codes for this account; sign in again later."
+
+
 class ResetTokenInvalid(ServiceError):
     status = 400
     code = "reset_token_invalid"
@@ -62,6 +69,11 @@ class ResetTokenInvalid(ServiceError):
 class TwoFactorEnforced(Forbidden):
     code = "two_factor_enforced"
     detail = "Two-factor authentication is required for every account here."
+
+
+class ReauthenticationRequired(Forbidden):
+    code = "reauthentication_required"
+    detail = "This action needs a recent sign-in: sign in again, then retry."
 
 
 class TwoFactorUnavailable(Forbidden):

@@ -6,16 +6,20 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-
-def normalize_email(email: str) -> str:
-    """Emails are compared case-insensitively, whole address included (as allauth does by default)."""
-    return email.strip().lower()
+# The one normal form of an address (NFKC, case-insensitive, IDNA domain): accounts/addresses.py.
+from accounts.addresses import normalize_email
 
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        # Django's own lower-cases the domain only; whoever asks the manager gets the project's rule.
+        return normalize_email(email or "")
+
     def get_by_natural_key(self, email):
+        """The login's lookup (ModelBackend, so the admin's too; ``revoke_all``): any spelling of the address."""
         return self.get(email=normalize_email(email))
 
     def create_user(self, email: str, password: str | None = None, **extra):
@@ -42,6 +46,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     two_factor_enabled = models.BooleanField(
         default=False, help_text="Whether login asks for an emailed code (when AUTH_2FA is 'optional')."
     )
+    auth_epoch = models.PositiveIntegerField(
+        default=0, db_default=0, editable=False,
+        help_text="Moves on when the password is set or the account deactivated: every older session ends.",
+    )
 
     objects = UserManager()
 
@@ -58,6 +66,38 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    # --- the credentials epoch ------------------------------------------------------------
+    #
+    # A session is live only while it carries its user's current epoch
+    # (``tokens`` compares the two in the query that checks every token), so
+    # whatever door sets a password or deactivates the account — the API, the
+    # admin's forms, ``manage.py changepassword``, a shell — every session
+    # issued before ends at that moment, and reactivating the account brings
+    # none of them back. This is the data behind the rule; the services still
+    # revoke the sessions by name for the audit trail (accounts.services).
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        user = super().from_db(db, field_names, values)
+        user._active_when_loaded = user.__dict__.get("is_active")
+        return user
+
+    def set_password(self, raw_password) -> None:
+        super().set_password(raw_password)
+        self.auth_epoch += 1
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self.auth_epoch += 1
+
+    def save(self, *args, update_fields=None, **kwargs) -> None:
+        if getattr(self, "_active_when_loaded", None) and not self.is_active:
+            self.auth_epoch += 1
+        if update_fields is not None and {"password", "is_active"} & set(update_fields):
+            update_fields = {*update_fields, "auth_epoch"}
+        super().save(*args, update_fields=update_fields, **kwargs)
+        self._active_when_loaded = self.is_active
 
     def clean(self) -> None:
         super().clean()

@@ -6,7 +6,8 @@ factor, password change and reset, and the per-user two-factor switch.
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from typing import NoReturn
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,7 +23,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
-from accounts import codes, emails
+from accounts import addresses, budgets, codes, emails
 from accounts.errors import (
     ChallengeExpired,
     ChallengeInvalid,
@@ -33,16 +34,25 @@ from accounts.errors import (
     InvalidCode,
     InvalidCredentials,
     InvalidPassword,
+    ReauthenticationRequired,
     ResetTokenInvalid,
+    TwoFactorCooldown,
     TwoFactorEnforced,
     TwoFactorUnavailable,
 )
 from accounts.models import TwoFactorChallenge, User, normalize_email
 from authsvc.errors import FieldErrors, TooManyRequests
+from authsvc import ratelimits
 from authsvc.metrics import LOGINS, SECOND_FACTORS
 from tokens import audit
 from tokens.purge import purge_queryset
-from tokens.services import IssuedTokens, RevokeReason, issue_session, revoke_all_sessions
+from tokens.services import (
+    IssuedTokens,
+    RevokeReason,
+    issue_session,
+    keep_session_across_credentials_change,
+    revoke_all_sessions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +83,29 @@ def _validated_password(password: str, user: User, field: str = "password") -> s
 
 
 def register_user(*, email: str, password: str) -> User:
-    """Create an account. Django's password validators apply; an email is taken whatever its case."""
+    """
+    Create an account. Django's password validators apply; an email is taken
+    whatever its spelling (``normalize_email``); an address that only looks
+    like an existing account's (``addresses.skeleton``: ``аррӏе.com``, all
+    Cyrillic, for ``apple.com``) or mixes alphabets in one label
+    (``addresses.refusal``) is refused, so staff, the user's contacts and
+    the emails we send cannot be fooled by a twin.
+    """
     email = normalize_email(email)
+    refusal = addresses.refusal(email)
+    if refusal:
+        raise FieldErrors({"email": [refusal]})
     user = User(email=email)
     _validated_password(password, user)
-    if User.objects.filter(email=email).exists():
+    # One lookup for both: the address itself, and the account it may imitate.
+    # Only this direction is checked (a Latin address registered after its
+    # whole-script twin is let through); the unique index decides races for
+    # the address itself, not for look-alikes.
+    clashes = set(User.objects.filter(email__in={email, addresses.skeleton(email)}).values_list("email", flat=True))
+    if email in clashes:
         raise EmailTaken()
+    if clashes:
+        raise FieldErrors({"email": [addresses.LOOKALIKE]})
     user.set_password(password)
     try:
         with transaction.atomic():
@@ -116,25 +143,47 @@ def _confirm_password(user: User, password: str) -> None:
 # --- login -------------------------------------------------------------------------------
 
 
-def two_factor_applies(user: User) -> bool:
+def two_factor_applies(user: User, *, staff: bool = False) -> bool:
+    """
+    Whether a password login of ``user`` must be finished with a second
+    factor. At the admin's door (``staff``) it always must, unless 2FA is off
+    altogether: a staff login can revoke anyone's sessions and switch off
+    anyone's second factor, so it is not left to the staff member's own
+    choice under ``AUTH_2FA=optional`` (DESIGN.md, "Staff and the admin").
+    """
     mode = settings.AUTH_2FA
-    return mode == TwoFactorMode.REQUIRED or (mode == TwoFactorMode.OPTIONAL and user.two_factor_enabled)
+    return mode == TwoFactorMode.REQUIRED or (mode == TwoFactorMode.OPTIONAL and (staff or user.two_factor_enabled))
 
 
-def login(*, email: str, password: str, ip: str | None, user_agent: str) -> IssuedTokens | TwoFactorPending:
-    """Password login: a session at once, or, when 2FA applies, a challenge and an emailed code."""
+def login(*, email: str, password: str, ip: str | None, user_agent: str, via: str = audit.Via.API,
+          staff: bool = False) -> IssuedTokens | TwoFactorPending:
+    """
+    Password login: a session at once, or, when 2FA applies, a challenge and an emailed code.
+
+    ``via`` names the door in the audit trail. ``staff`` is the admin's door:
+    only active staff pass it (anyone else gets the wrong-password answer, so
+    the page does not tell which accounts are staff), and their second
+    factor always applies unless ``AUTH_2FA=off``.
+    """
     try:
         user = check_credentials(email=email, password=password)
+        if staff and not user.is_staff:
+            raise InvalidCredentials(user_id=user.pk)
     except InvalidCredentials as refused:
         audit.record_event(audit.Kind.LOGIN_FAILED, user_id=refused.user_id, email=normalize_email(email), ip=ip,
-                           user_agent=user_agent, reason="invalid_credentials", actor="user")
+                           user_agent=user_agent, reason="invalid_credentials", actor="user", via=via)
         LOGINS.labels(outcome="failed").inc()
         # Django's own signal (what ``authenticate()`` sends), for apps that
         # watch failed logins; the password is never part of it.
         user_login_failed.send(sender=__name__, credentials={"email": normalize_email(email)}, request=None)
         raise
-    if not two_factor_applies(user):
-        return _start_session(user, ip=ip, user_agent=user_agent, reason="password")
+    if not two_factor_applies(user, staff=staff):
+        return _start_session(user, ip=ip, user_agent=user_agent, reason="password", via=via)
+    # The account's own budgets (accounts.budgets), whatever the address or
+    # the challenge: no challenge while wrong codes have paused the account,
+    # no code email past the hourly cap.
+    budgets.check_not_paused(user.pk)
+    budgets.take_code_email(user.pk)
     now = timezone.now()
     secret = codes.new_secret()
     ttl = settings.TWO_FACTOR_CODE_TTL
@@ -148,6 +197,7 @@ def login(*, email: str, password: str, ip: str | None, user_agent: str) -> Issu
         ip=ip,
         user_agent=user_agent,
     )
+    _end_open_challenges(user.pk, now=now, keep=settings.TWO_FACTOR_MAX_OPEN_CHALLENGES)
     _enqueue_code_email(challenge.pk, challenge.pending_send)
     LOGINS.labels(outcome="two_factor_required").inc()
     return TwoFactorPending(challenge=secret, expires_in=ttl)
@@ -220,6 +270,24 @@ def _takes_codes(now) -> Q:
     return Q(consumed_at__isnull=True, expires_at__gt=now, attempts__lt=TwoFactorChallenge.MAX_ATTEMPTS)
 
 
+def _end_open_challenges(user_id: int, *, now, keep: int = 0) -> int:
+    """
+    End the user's open challenges but the newest ``keep``: they expire now,
+    so their codes stop working, and a code email not sent yet never goes
+    out (the worker's claim needs an open challenge). One conditional
+    ``UPDATE``: a challenge consumed or locked meanwhile is left as it is.
+    Each login makes its challenge before it trims, so of concurrent logins
+    the last to trim sees every challenge, and at most ``keep`` codes of one
+    account are valid at once — not one per login that an attacker who
+    knows the password cares to open. Returns how many ended.
+    """
+    ending = TwoFactorChallenge.objects.filter(_takes_codes(now), user_id=user_id)
+    if keep > 0:
+        newest = ending.order_by("-created_at", "-pk").values("pk")[:keep]
+        ending = ending.exclude(pk__in=newest)
+    return ending.update(expires_at=now)
+
+
 def _claim_code_send(challenge_id: uuid.UUID, *, send_id: uuid.UUID, code_hash: str) -> bool:
     """
     Take the pending send ``send_id`` and store the hash of the code about to
@@ -268,7 +336,8 @@ def _refusal(challenge: TwoFactorChallenge, now) -> Exception | None:
     return None
 
 
-def complete_two_factor_login(*, challenge: str, code: str, ip: str | None, user_agent: str) -> IssuedTokens:
+def complete_two_factor_login(*, challenge: str, code: str, ip: str | None, user_agent: str,
+                              via: str = audit.Via.API) -> IssuedTokens:
     """
     Login step two: the emailed code for this challenge → a session.
 
@@ -276,6 +345,12 @@ def complete_two_factor_login(*, challenge: str, code: str, ip: str | None, user
     compared, so 50 parallel wrong guesses still burn the challenge after
     ``MAX_ATTEMPTS``; the challenge is consumed by another conditional
     ``UPDATE``, so of 10 parallel right codes exactly one logs in.
+
+    Across challenges, the account's budget of wrong codes
+    (``accounts.budgets``) is spent before a code is compared and given back
+    when it was right; the wrong code that spends its last unit pauses the
+    account (``_pause_two_factor``), and while it is paused no code is
+    compared at all.
 
     ``SECOND_FACTORS`` counts the codes compared, as the audit trail does:
     ``failed``, ``locked`` for the wrong code that used up the last try, and
@@ -285,10 +360,12 @@ def complete_two_factor_login(*, challenge: str, code: str, ip: str | None, user
     now = timezone.now()
     if not pending.user.is_active:
         raise ChallengeInvalid()
+    budgets.check_not_paused(pending.user_id)
     attempts = _count_attempt(pending, now)
     if attempts is None:
         pending.refresh_from_db()
         raise _refusal(pending, now) or ChallengeInvalid()
+    reserved = budgets.reserve_wrong_code(pending.user_id)
     if not codes.is_well_formed_code(code) or not codes.hashes_match(
         pending.code_hash, codes.hash_code(pending.pk, code)
     ):
@@ -296,17 +373,43 @@ def complete_two_factor_login(*, challenge: str, code: str, ip: str | None, user
         audit.record_event(
             audit.Kind.TWO_FACTOR_LOCKED if locked else audit.Kind.TWO_FACTOR_FAILED, user_id=pending.user_id,
             email=pending.user.email, ip=ip, user_agent=user_agent, reason=f"attempt {attempts}", actor="user",
+            via=via,
         )
         SECOND_FACTORS.labels(method="email", outcome="locked" if locked else "failed").inc()
+        if reserved is not None and reserved.spent:
+            _pause_two_factor(pending, reserved, ip=ip, user_agent=user_agent, via=via)
         raise InvalidCode()
+    budgets.give_back(reserved)
     # Consumed and turned into a session together: a database lost between
     # the two must not eat a right code and leave the user with nothing.
     with transaction.atomic():
         if not TwoFactorChallenge.objects.filter(pk=pending.pk, consumed_at__isnull=True).update(consumed_at=now):
             raise ChallengeUsed()
-        issued = _start_session(pending.user, ip=ip, user_agent=user_agent, reason="two_factor")
+        issued = _start_session(pending.user, ip=ip, user_agent=user_agent, reason="two_factor", via=via)
     SECOND_FACTORS.labels(method="email", outcome="succeeded").inc()
     return issued
+
+
+def _pause_two_factor(pending: TwoFactorChallenge, spent: ratelimits.Usage, *, ip: str | None, user_agent: str,
+                      via: str) -> NoReturn:
+    """
+    This wrong answer spent the account's budget (``accounts.budgets``):
+    every open challenge of the account ends, the owner is mailed — once, as
+    only one answer takes the last unit — and the answer is 429
+    ``two_factor_cooldown`` until the budget's window is over. A second
+    factor is only asked after the right password, so the notice tells the
+    owner to change it. The audit event reuses ``two_factor_locked`` (the
+    account's codes are locked), told apart by its reason.
+    """
+    from accounts.tasks import send_two_factor_paused_notice
+
+    _end_open_challenges(pending.user_id, now=timezone.now())
+    audit.record_event(
+        audit.Kind.TWO_FACTOR_LOCKED, user_id=pending.user_id, email=pending.user.email, ip=ip,
+        user_agent=user_agent, reason=f"account: {spent.limit} wrong codes", actor="user", via=via,
+    )
+    _enqueue(send_two_factor_paused_notice, pending.user_id, spent.retry_after)
+    raise TwoFactorCooldown(retry_after=spent.retry_after)
 
 
 def _count_attempt(challenge: TwoFactorChallenge, now) -> int | None:
@@ -335,14 +438,16 @@ def _count_attempt(challenge: TwoFactorChallenge, now) -> int | None:
     return row[0] if row else None
 
 
-def _start_session(user: User, *, ip: str | None, user_agent: str, reason: str) -> IssuedTokens:
+def _start_session(user: User, *, ip: str | None, user_agent: str, reason: str, via: str) -> IssuedTokens:
     """A login's last step, by password or by second factor: counted once as a succeeded login."""
     issued = issue_session(user=user, ip=ip, user_agent=user_agent)
     # What ``django.contrib.auth.login()`` sends: its receiver sets
-    # ``last_login`` (the admin's column), and other apps hook it.
-    user_logged_in.send(sender=user.__class__, request=None, user=user)
+    # ``last_login`` (the admin's column), and other apps hook it. The admin's
+    # door ends in ``login()`` itself, which sends it: not twice.
+    if via != audit.Via.ADMIN:
+        user_logged_in.send(sender=user.__class__, request=None, user=user)
     audit.record_event(audit.Kind.LOGIN_SUCCEEDED, user_id=user.pk, email=user.email, session_id=issued.session_id,
-                       ip=ip, user_agent=user_agent, reason=reason, actor="user")
+                       ip=ip, user_agent=user_agent, reason=reason, actor="user", via=via)
     LOGINS.labels(outcome="succeeded").inc()
     return issued
 
@@ -354,16 +459,20 @@ def resend_two_factor_code(*, challenge: str) -> None:
     seconds per challenge, claimed by a conditional ``UPDATE`` so parallel
     resends send one email; the same ``UPDATE`` makes this send the pending
     one, so a send asked for earlier and not done yet is superseded by it.
-    The attempt count is kept: resending does not buy more guesses.
+    The attempt count is kept: resending does not buy more guesses. And the
+    account's code emails an hour are capped, logins and resends together
+    (``accounts.budgets``): a resend that sends nothing gives its unit back.
     """
     pending = _pending_challenge(challenge)
     now = timezone.now()
     cooldown = timedelta(seconds=settings.TWO_FACTOR_RESEND_COOLDOWN)
     send_id = uuid.uuid4()
+    email_unit = budgets.take_code_email(pending.user_id)
     claimed = TwoFactorChallenge.objects.filter(
         _takes_codes(now), pk=pending.pk, code_sent_at__lte=now - cooldown,
     ).update(code_sent_at=now, pending_send=send_id)
     if not claimed:
+        budgets.give_back(email_unit)
         pending.refresh_from_db()
         refusal = _refusal(pending, now)
         if refusal is not None:
@@ -382,16 +491,47 @@ def change_password(*, user: User, old_password: str, new_password: str, current
     Set a new password, keeping the session it was changed from and revoking
     every other one (whoever else holds them may be the reason for the
     change). Returns how many sessions were revoked.
+
+    The new password is judged before the old one is checked: refusing a
+    weak new password only after a right old one would tell whoever holds a
+    stolen access token that their guess was right.
     """
+    _validated_password(new_password, user, field="new_password")
     _confirm_password(user, old_password)
-    user.set_password(_validated_password(new_password, user, field="new_password"))
-    user.save(update_fields=["password"])
-    revoked = revoke_all_sessions(
-        user_id=user.pk, reason=RevokeReason.PASSWORD_CHANGE, except_session_id=current_session_id, ip=ip,
-        user_agent=user_agent,
-    )
+    user.set_password(new_password)
+    with transaction.atomic():
+        user.save(update_fields=["password"])
+        revoked = credentials_changed(user=user, reason=RevokeReason.PASSWORD_CHANGE,
+                                      keep_session_id=current_session_id, ip=ip, user_agent=user_agent)
     _notify_password_changed(user, how="changed", revoked=revoked)
     return revoked
+
+
+def credentials_changed(*, user: User, reason: str, keep_session_id: uuid.UUID | None = None, revoked_by: str = "",
+                        ip: str | None = None, user_agent: str = "", via: str = audit.Via.API) -> int:
+    """
+    The one rule for "credentials changed": once a password is set (by the
+    user, a reset link or staff) or the account is deactivated, every session
+    of the user ends — API and admin alike — except ``keep_session_id``, the
+    session a user changed their own password from. Call it in the
+    transaction that saved the change. Returns how many sessions were revoked.
+
+    The saved change has already moved ``User.auth_epoch`` on, which ends the
+    sessions for the token checks whatever the door (a shell included); this
+    revokes them by name, for the audit trail, the admin and the user's list.
+    """
+    if keep_session_id is not None:
+        keep_session_across_credentials_change(session_id=keep_session_id, user=user)
+    return revoke_all_sessions(user_id=user.pk, reason=reason, except_session_id=keep_session_id,
+                               revoked_by=revoked_by, ip=ip, user_agent=user_agent, via=via)
+
+
+def deactivate_user(*, user: User, revoked_by: str = "", via: str = audit.Via.API) -> int:
+    """Switch an account off (staff, an operator): it can no longer log in, and every session ends for good."""
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        return credentials_changed(user=user, reason=RevokeReason.DEACTIVATED, revoked_by=revoked_by, via=via)
 
 
 def request_password_reset(*, email: str) -> None:
@@ -438,8 +578,9 @@ def confirm_password_reset(*, uid: str, token: str, new_password: str, ip: str |
     if user is None or not default_token_generator.check_token(user, token):
         raise ResetTokenInvalid()
     user.set_password(_validated_password(new_password, user, field="new_password"))
-    user.save(update_fields=["password"])
-    revoked = revoke_all_sessions(user_id=user.pk, reason=RevokeReason.PASSWORD_RESET, ip=ip, user_agent=user_agent)
+    with transaction.atomic():
+        user.save(update_fields=["password"])
+        revoked = credentials_changed(user=user, reason=RevokeReason.PASSWORD_RESET, ip=ip, user_agent=user_agent)
     _notify_password_changed(user, how="reset", revoked=revoked)
     return revoked
 
@@ -458,6 +599,45 @@ def send_password_changed_email(*, user_id: int, how: str, revoked: int) -> None
     emails.send(
         to=user.email, subject=f"Your password was {how}", template="password_changed",
         context={"email": user.email, "how": how, "sessions_note": note},
+    )
+
+
+# --- notices of an account under attack -------------------------------------------------------
+
+
+def warn_of_sign_in_attempts(*, email: str) -> None:
+    """
+    The per-email cap on password tries tripped: queue the "Someone is
+    trying to sign in" notice for whichever active account has this email,
+    if any. As for a reset, the account is looked up in the worker, so a
+    known and an unknown email take the same path and get the same answer.
+    """
+    from accounts.tasks import send_sign_in_attempts_notice
+
+    _enqueue(send_sign_in_attempts_notice, normalize_email(email))
+
+
+def send_sign_in_attempts_email(*, email: str) -> None:
+    user = User.objects.filter(email=normalize_email(email), is_active=True).first()
+    if user is None:
+        logger.info("sign-in attempts notice for an unknown email: nothing sent")
+        return
+    attempts, period = ratelimits.parse_rate(settings.RATE_LIMITS["login_email"])
+    emails.send(
+        to=user.email, subject="Someone is trying to sign in to your account", template="sign_in_attempts",
+        context={"email": user.email, "attempts": attempts, "minutes": max(1, period // 60)},
+    )
+
+
+def send_two_factor_paused_email(*, user_id: int, retry_after: int) -> None:
+    """The notice of ``_pause_two_factor``: what happened and what to do; never a code."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return
+    failures, _ = ratelimits.parse_rate(settings.RATE_LIMITS[budgets.WRONG_CODES])
+    emails.send(
+        to=user.email, subject="Too many wrong sign-in codes", template="two_factor_paused",
+        context={"email": user.email, "failures": failures, "minutes": max(1, -(-retry_after // 60))},
     )
 
 
@@ -480,10 +660,32 @@ def set_two_factor(*, user: User, password: str, enabled: bool) -> None:
     logger.info("two-factor %s", "enabled" if enabled else "disabled", extra={"user_id": user.pk})
 
 
-def disable_two_factor(*, user: User) -> None:
-    """Staff switch a user's second factor off (a lost mailbox); no password asked."""
-    user.two_factor_enabled = False
-    user.save(update_fields=["two_factor_enabled"])
+def require_recent_sign_in(*, signed_in_at: datetime | None) -> None:
+    """
+    Refuse an action that weakens an account unless whoever asks signed in
+    (password and second factor) within ``ADMIN_REAUTH_MAX_AGE`` seconds:
+    a staff session left open on an unattended screen, or taken over, must
+    not be enough to strip a user's protection (OWASP ASVS 4.0 V3.7.1,
+    re-authentication before sensitive account modifications).
+    """
+    max_age = timedelta(seconds=settings.ADMIN_REAUTH_MAX_AGE)
+    if signed_in_at is None or timezone.now() - signed_in_at > max_age:
+        raise ReauthenticationRequired()
+
+
+def disable_two_factor(*, user: User, by: str, signed_in_at: datetime | None, ip: str | None = None,
+                       user_agent: str = "", via: str = audit.Via.ADMIN) -> None:
+    """
+    Staff switch a user's second factor off (a lost mailbox); the user's
+    password is not asked, so the staff member's own recent sign-in is, and
+    the audit trail names them (``by``).
+    """
+    require_recent_sign_in(signed_in_at=signed_in_at)
+    with transaction.atomic():
+        user.two_factor_enabled = False
+        user.save(update_fields=["two_factor_enabled"])
+        audit.record_event(audit.Kind.TWO_FACTOR_DISABLED, user_id=user.pk, email=user.email, ip=ip,
+                           user_agent=user_agent, reason="staff", actor=by, via=via)
     logger.info("two-factor disabled by staff", extra={"user_id": user.pk})
 
 

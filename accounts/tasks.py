@@ -63,3 +63,15 @@ def send_password_reset(self: Task, email: str) -> None:
 def send_password_changed_notice(self: Task, user_id: int, how: str, revoked: int) -> None:
     with _retried_when_transient(self):
         services.send_password_changed_email(user_id=user_id, how=how, revoked=revoked)
+
+
+@shared_task(bind=True, name="accounts.tasks.send_sign_in_attempts_notice")
+def send_sign_in_attempts_notice(self: Task, email: str) -> None:
+    with _retried_when_transient(self):
+        services.send_sign_in_attempts_email(email=email)
+
+
+@shared_task(bind=True, name="accounts.tasks.send_two_factor_paused_notice")
+def send_two_factor_paused_notice(self: Task, user_id: int, retry_after: int) -> None:
+    with _retried_when_transient(self):
+        services.send_two_factor_paused_email(user_id=user_id, retry_after=retry_after)

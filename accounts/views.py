@@ -5,6 +5,8 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.errors import ChallengeMissing
+from accounts.limits import enforce_login_email_limits
+from accounts.models import normalize_email
 from accounts.serializers import (
     LoginSerializer,
     PasswordChangeSerializer,
@@ -19,7 +21,7 @@ from accounts.serializers import (
     UserSerializer,
 )
 from authsvc.net import client_ip, user_agent
-from authsvc.ratelimits import enforce_rate_limit
+from authsvc.ratelimits import enforce_ip_rate_limit, enforce_rate_limit
 from tokens.cookies import delete_private_cookie, set_private_cookie
 from tokens.responses import no_store, token_response
 from tokens.serializers import BodyTokensSerializer, ErrorSerializer, Transport
@@ -30,13 +32,18 @@ CHALLENGE_COOKIE = "two_factor_auth"
 CHALLENGE_COOKIE_PATH = "/api/auth/login/"
 
 ERRORS_429 = {429: OpenApiResponse(ErrorSerializer, description="rate_limited, with Retry-After")}
+ERRORS_429_2FA = {429: OpenApiResponse(
+    ErrorSerializer,
+    description="with Retry-After: rate_limited, or two_factor_cooldown (the account's wrong codes for the hour "
+                "are spent: no code is checked and no login gets a challenge until Retry-After)",
+)}
 LOGIN_RESPONSES = {
     200: PolymorphicProxySerializer(
         component_name="LoginResult",
         serializers=[BodyTokensSerializer, TwoFactorPendingSerializer],
         resource_type_field_name=None,
     ),
-    400: ErrorSerializer, **ERRORS_401, **ERRORS_429,
+    400: ErrorSerializer, **ERRORS_401, **ERRORS_429_2FA,
 }
 
 
@@ -57,7 +64,7 @@ class RegisterView(PublicAPIView):
         auth=[],
     )
     def post(self, request):
-        enforce_rate_limit(request, "register_ip", client_ip(request))
+        enforce_ip_rate_limit(request, "register_ip")
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = services.register_user(**serializer.validated_data)
@@ -71,17 +78,20 @@ class LoginView(PublicAPIView):
             "Unknown email and wrong password give the same 401 invalid_credentials. When two-factor "
             "applies, the answer is {two_factor_required, expires_in} and a code is emailed; the challenge "
             "travels in the HttpOnly two_factor_auth cookie, or as `challenge` in the body for transport 'body'. "
-            "transport 'cookie' (default) sets HttpOnly token cookies; 'body' returns both tokens."
+            "transport 'cookie' (default) sets HttpOnly token cookies; 'body' returns both tokens. "
+            "Limits (429 with Retry-After): per client network, per (email, network), per email (its owner is "
+            "mailed when that one trips); with the right password, the account's code emails an hour "
+            "(rate_limited) and its wrong codes an hour (two_factor_cooldown)."
         ),
         request=LoginSerializer, responses=LOGIN_RESPONSES, auth=[],
     )
     def post(self, request):
         ip = client_ip(request)
-        enforce_rate_limit(request, "login_ip", ip)
+        enforce_ip_rate_limit(request, "login_ip")
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        enforce_rate_limit(request, "login_email", data["email"].lower())
+        enforce_login_email_limits(request, data["email"])
         result = services.login(email=data["email"], password=data["password"], ip=ip, user_agent=user_agent(request))
         if isinstance(result, services.TwoFactorPending):
             return self._pending(result, data["transport"])
@@ -102,14 +112,16 @@ class LoginView(PublicAPIView):
 class TwoFactorLoginView(PublicAPIView):
     @extend_schema(
         summary="Log in, step two: the emailed code",
-        description="Codes: invalid_code, challenge_missing, challenge_invalid, challenge_expired, "
-                    "challenge_locked (5 wrong codes), challenge_used.",
+        description="Codes: invalid_code, challenge_missing, challenge_invalid, challenge_expired (also a "
+                    "challenge ended by a newer login: an account holds three by default), challenge_locked "
+                    "(5 wrong codes), challenge_used; 429 two_factor_cooldown once the account's wrong codes "
+                    "for the hour are spent (every open challenge ends, the owner is mailed).",
         request=TwoFactorLoginSerializer,
-        responses={200: BodyTokensSerializer, 400: ErrorSerializer, **ERRORS_401, **ERRORS_429},
+        responses={200: BodyTokensSerializer, 400: ErrorSerializer, **ERRORS_401, **ERRORS_429_2FA},
         auth=[],
     )
     def post(self, request):
-        enforce_rate_limit(request, "two_factor_ip", client_ip(request))
+        enforce_ip_rate_limit(request, "two_factor_ip")
         serializer = TwoFactorLoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -126,13 +138,14 @@ class TwoFactorLoginView(PublicAPIView):
 class TwoFactorResendView(PublicAPIView):
     @extend_schema(
         summary="Email a new code for the pending login",
-        description="The previous code stops working. One email per 30 s per challenge (429 with Retry-After).",
+        description="The previous code stops working. One email per 30 s per challenge, and by default at most "
+                    "10 code emails an hour per account, logins included (429 rate_limited with Retry-After).",
         request=TwoFactorResendSerializer,
         responses={202: None, 400: ErrorSerializer, **ERRORS_401, **ERRORS_429},
         auth=[],
     )
     def post(self, request):
-        enforce_rate_limit(request, "resend_ip", client_ip(request))
+        enforce_ip_rate_limit(request, "resend_ip")
         serializer = TwoFactorResendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.resend_two_factor_code(challenge=_challenge_secret(request, serializer.validated_data.get("challenge")))
@@ -142,16 +155,22 @@ class TwoFactorResendView(PublicAPIView):
 class MeView(APIView):
     @extend_schema(summary="The current user", responses={200: UserSerializer, **ERRORS_401})
     def get(self, request):
-        return Response(UserSerializer(request.user).data)
+        # Account data: no shared cache or back/forward store keeps it (RFC 9111 §5.2.2.5).
+        return no_store(Response(UserSerializer(request.user).data))
 
 
 class PasswordChangeView(APIView):
     @extend_schema(
         summary="Change the password",
-        description="Keeps the current session and revokes every other session of the user.",
-        request=PasswordChangeSerializer, responses={204: None, 400: ErrorSerializer, **ERRORS_401},
+        description="Keeps the current session and revokes every other session of the user. The new password "
+                    "is judged first (400 invalid with errors.new_password whatever the old one), then the old "
+                    "(400 invalid_password). Old-password checks are limited per user, with 2fa/enable and "
+                    "2fa/disable (429 rate_limited).",
+        request=PasswordChangeSerializer, responses={204: None, 400: ErrorSerializer, **ERRORS_401, **ERRORS_429},
     )
     def post(self, request):
+        # Per user, whatever the address: a stolen access token buys no password guessing.
+        enforce_rate_limit(request, "password_check_user", str(request.user.pk))
         serializer = PasswordChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.change_password(user=request.user, current_session_id=request.auth.session_id,
@@ -166,10 +185,10 @@ class PasswordResetView(PublicAPIView):
         request=PasswordResetSerializer, responses={202: None, 400: ErrorSerializer, **ERRORS_429}, auth=[],
     )
     def post(self, request):
-        enforce_rate_limit(request, "reset_ip", client_ip(request))
+        enforce_ip_rate_limit(request, "reset_ip")
         serializer = PasswordResetSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        enforce_rate_limit(request, "reset_email", serializer.validated_data["email"].lower())
+        enforce_rate_limit(request, "reset_email", normalize_email(serializer.validated_data["email"]))
         services.request_password_reset(**serializer.validated_data)
         return Response(status=status.HTTP_202_ACCEPTED)
 
@@ -181,7 +200,7 @@ class PasswordResetConfirmView(PublicAPIView):
         request=PasswordResetConfirmSerializer, responses={204: None, 400: ErrorSerializer, **ERRORS_429}, auth=[],
     )
     def post(self, request):
-        enforce_rate_limit(request, "reset_ip", client_ip(request))
+        enforce_ip_rate_limit(request, "reset_ip")
         serializer = PasswordResetConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.confirm_password_reset(ip=client_ip(request), user_agent=user_agent(request),
@@ -195,9 +214,13 @@ class TwoFactorSwitchView(APIView):
     @extend_schema(
         request=PasswordConfirmSerializer,
         responses={204: None, 400: ErrorSerializer, **ERRORS_401,
-                   403: OpenApiResponse(ErrorSerializer, description="two_factor_enforced / two_factor_unavailable")},
+                   403: OpenApiResponse(ErrorSerializer, description="two_factor_enforced / two_factor_unavailable"),
+                   **ERRORS_429},
+        description="Old-password checks are limited per user, with password/change (429 rate_limited).",
     )
     def post(self, request):
+        # The password/change budget: one per user for every old-password check behind a token.
+        enforce_rate_limit(request, "password_check_user", str(request.user.pk))
         serializer = PasswordConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.set_two_factor(user=request.user, enabled=self.enabled, **serializer.validated_data)

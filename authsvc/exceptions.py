@@ -190,7 +190,16 @@ _too_large = json_error_view(
 
 def handler400(request, exception=None):
     if isinstance(exception, RequestDataTooBig):
-        return _too_large(request, exception)
+        # The client's mistake, and anyone can repeat it in a loop: one
+        # WARNING line, and none from Django, whose django.security logger
+        # would add an ERROR with a full traceback per request
+        # (``log_response`` skips a response that says it has been logged).
+        response = _too_large(request, exception)
+        # The path escaped as Django's own request logging does: no forged lines.
+        path = request.path.encode("unicode_escape").decode("ascii")
+        logger.warning("%s %s: 413 request_too_large", request.method, path, extra={"status_code": 413})
+        response._has_been_logged = True
+        return response
     return _bad_request(request, exception)
 
 

@@ -40,7 +40,8 @@ ALLOWED_HOSTS = env.list(
 )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on our own site: behind the API's door (accounts/admin_site.py).
+    "authsvc.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -241,10 +242,18 @@ REFRESH_REUSE_GRACE = env.int("REFRESH_REUSE_GRACE", default=10)
 REVOKED_RETENTION = env.int("REVOKED_RETENTION", default=7 * 24 * 3600)
 TWO_FACTOR_CODE_TTL = env.int("TWO_FACTOR_CODE_TTL", default=600)
 AUTH_2FA = env.str("AUTH_2FA", default="required")
+# Seconds since their sign-in within which staff may weaken an account (switch
+# off a user's second factor); older, they sign in again first.
+ADMIN_REAUTH_MAX_AGE = env.int("ADMIN_REAUTH_MAX_AGE", default=600)
 
 # Rate limits (django-ratelimit syntax: count/period). See authsvc/ratelimits.py.
 RATE_LIMITS = {
-    "login_email": env.str("RATELIMIT_LOGIN_EMAIL", default="10/m"),
+    # Password guesses for one email: tight per (email, client network), so
+    # guesses from elsewhere cannot lock the owner out at hers; and a higher
+    # cap per email whatever the network, which bounds a botnet's guesses at
+    # one account (1,200 a day) and mails the owner when it trips.
+    "login_email_ip": env.str("RATELIMIT_LOGIN_EMAIL_IP", default="10/m"),
+    "login_email": env.str("RATELIMIT_LOGIN_EMAIL", default="50/h"),
     "login_ip": env.str("RATELIMIT_LOGIN_IP", default="30/m"),
     "two_factor_ip": env.str("RATELIMIT_2FA_IP", default="30/m"),
     "two_factor_challenge": env.str("RATELIMIT_2FA_CHALLENGE", default="10/m"),
@@ -252,11 +261,25 @@ RATE_LIMITS = {
     "reset_email": env.str("RATELIMIT_RESET_EMAIL", default="5/h"),
     "reset_ip": env.str("RATELIMIT_RESET_IP", default="20/h"),
     "register_ip": env.str("RATELIMIT_REGISTER_IP", default="20/h"),
+    # Old-password checks behind an access token (password/change, 2fa/enable,
+    # 2fa/disable together), per user: a stolen token buys no guessing.
+    "password_check_user": env.str("RATELIMIT_PASSWORD_CHECK_USER", default="10/h"),
+    # Per-account budgets of the emailed second factor: wrong answers across
+    # all challenges (spent: every open challenge ends, no new one until the
+    # window is over, the owner is mailed), and code emails, logins and
+    # resends together.
+    "two_factor_account_failures": env.str("RATELIMIT_2FA_ACCOUNT_FAILURES", default="10/h"),
+    "two_factor_account_emails": env.str("RATELIMIT_2FA_ACCOUNT_EMAILS", default="10/h"),
 }
+# Per-IP limits count networks: an IPv6 client's /64, an IPv4 address.
+RATELIMIT_IPV4_PREFIX = env.int("RATELIMIT_IPV4_PREFIX", default=32)
+RATELIMIT_IPV6_PREFIX = env.int("RATELIMIT_IPV6_PREFIX", default=64)
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
 # Seconds between two emails of a code for one challenge.
 TWO_FACTOR_RESEND_COOLDOWN = env.int("TWO_FACTOR_RESEND_COOLDOWN", default=30)
+# Open challenges (valid codes) one account may hold; a new login ends the oldest.
+TWO_FACTOR_MAX_OPEN_CHALLENGES = env.int("TWO_FACTOR_MAX_OPEN_CHALLENGES", default=3)
 # Where the password-reset email points: a page of the front end that posts
 # uid, token and the new password to /api/auth/password/reset/confirm/.
 PASSWORD_RESET_URL = env.str(
@@ -272,6 +295,7 @@ COOKIE_DOMAIN = env.str("COOKIE_DOMAIN", default=None)
 # trust only REMOTE_ADDR: a client can write any X-Forwarded-For it likes.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
+JWT_LEEWAY = env.int("JWT_LEEWAY", default=5)
 SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
@@ -280,7 +304,13 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=ACCESS_TOKEN_TTL),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=REFRESH_TOKEN_TTL),
-    "LEEWAY": 0,
+    # Seconds of clock skew forgiven between the host that signed a token and
+    # the one verifying it: without it, a host a second behind refuses a token
+    # "issued in the future" (iat, nbf) and signs a browser out. PyJWT applies
+    # it to exp too, so a token lives up to this much longer: harmless at a
+    # few seconds, since a revoked session is refused by its database row.
+    # simplejwt reads it once, at import (its token backend, tokens/jwt.py).
+    "LEEWAY": JWT_LEEWAY,
 }
 
 REST_FRAMEWORK = {
@@ -305,7 +335,15 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI served from our own static files, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # The schema and its page read no credentials: a stale access_token
+    # cookie left by the app must not turn them into a 401.
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
+# Whether /api/schema/ and /api/docs/ are served; off, they are the JSON 404
+# of an unknown path (an install that would rather not publish its API map).
+# Read per request (authsvc/views.py).
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)
 
 # --- HTTP security --------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

@@ -2,14 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from authsvc.views import healthz, prometheus_metrics
+from authsvc.views import api_docs, healthz, prometheus_metrics
 from webclient.views import demo
 
 urlpatterns = [
     path("api/auth/", include("accounts.urls")),
     path("api/auth/", include("tokens.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/schema/", api_docs(SpectacularAPIView.as_view()), name="schema"),
+    path("api/docs/", api_docs(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
     path("healthz", healthz, name="healthz"),
     path("metrics", prometheus_metrics, name="metrics"),
     path("admin/", admin.site.urls),

@@ -1,3 +1,4 @@
+import functools
 import hmac
 import logging
 import os
@@ -105,3 +106,19 @@ def _registry() -> CollectorRegistry:
         MultiProcessCollector(registry)
         return registry
     return REGISTRY
+
+
+def api_docs(view):
+    """
+    ``view`` (the OpenAPI schema or its Swagger UI page) while
+    ``API_DOCS_PUBLIC`` is on; the JSON 404 of an unknown path while it is
+    off, whatever the request. The setting is read per request.
+    """
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not settings.API_DOCS_PUBLIC:
+            return handler404(request)
+        return view(request, *args, **kwargs)
+
+    return wrapped

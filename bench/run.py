@@ -592,7 +592,7 @@ def timed_run(wrk: str, server: Server, *, endpoint: str, transport: str, concur
 # issued 21 days ago); the first three of each session were rotated.
 AUTHSVC_FILL = """
 INSERT INTO tokens_session (id, user_id, created_at, last_used_at, expires_at, user_agent, ip,
-                            revoked_at, revoke_reason, revoked_by)
+                            revoked_at, revoke_reason, revoked_by, auth_epoch)
 SELECT md5(%(seed)s || ':s:' || g)::uuid, %(user_id)s,
        CASE WHEN g %% 10 < 4 THEN now() - interval '40 days' ELSE now() - interval '25 days' END,
        now() - interval '20 days',
@@ -600,7 +600,7 @@ SELECT md5(%(seed)s || ':s:' || g)::uuid, %(user_id)s,
        'bench-fill', '127.0.0.1',
        CASE WHEN g %% 10 >= 7 THEN now() - interval '8 days' END,
        CASE WHEN g %% 10 >= 7 THEN 'logout' ELSE '' END,
-       ''
+       '', 0
 FROM generate_series(1, %(sessions)s) AS g;
 
 INSERT INTO tokens_refreshtoken (jti, session_id, issued_at, expires_at, used_at, replaced_by)

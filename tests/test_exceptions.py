@@ -176,3 +176,25 @@ def test_healthz_reports_an_outage_in_one_line(client, settings, caplog):
     records = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [(r.name, r.levelname, r.exc_info) for r in records] == [("authsvc.views", "WARNING", None)]
     assert "healthz: cache check failed: redis.exceptions.ConnectionError" in records[0].getMessage()
+
+
+# --- oversized bodies ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path, body, content_type", [
+    pytest.param("/api/auth/login/", '{"email": "%s"}' % ("x" * 70_000), "application/json", id="api"),
+    pytest.param("/admin/login/", "username=" + "x" * 70_000, "application/x-www-form-urlencoded", id="admin"),
+])
+def test_an_oversized_body_is_one_warning_line(client, caplog, path, body, content_type):
+    """
+    A body over DATA_UPLOAD_MAX_MEMORY_SIZE is the client's mistake, and
+    anyone can send one in a loop: a 413 and one WARNING line, not Django's
+    ERROR with a full traceback (django.security.RequestDataTooBig) each time.
+    """
+    with caplog.at_level(logging.INFO):
+        response = client.post(path, body, content_type=content_type)
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is too large.", "code": "request_too_large"}
+    assert_one_warning(caplog, f"POST {path}: 413 request_too_large")

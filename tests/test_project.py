@@ -174,6 +174,59 @@ def test_docs_page_is_served(client):
     assert "drf_spectacular_sidecar" in page
 
 
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+def test_a_stale_access_cookie_does_not_lock_out_the_docs(client, path):
+    """The docs read no credentials: an expired or garbage access_token cookie left by the app is no 401."""
+    client.cookies["access_token"] = "not.a.jwt"
+
+    response = client.get(path)
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+def test_the_docs_can_be_hidden(client, settings, path):
+    """API_DOCS_PUBLIC=0: the schema and its page are the JSON 404 of an unknown path (read per request)."""
+    settings.API_DOCS_PUBLIC = False
+
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+    settings.API_DOCS_PUBLIC = True
+    assert client.get(path).status_code == 200
+
+
+def test_the_docs_are_public_by_default():
+    """Today's behaviour: the service's own API reference is part of what it serves (DESIGN.md)."""
+    assert django_settings.API_DOCS_PUBLIC is True
+
+
+# --- cache headers ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_every_authenticated_get_is_never_cached(client, tokens):
+    """
+    An answer that carries account data (who is logged in, from where) must
+    not be kept by a shared cache or the browser's back/forward store:
+    ``Cache-Control: no-store`` (RFC 9111 §5.2.2.5), as token answers have.
+    """
+    authenticated = set()
+    for path, methods in auth_routes().items():
+        if "get" not in methods or "{" in path:
+            continue
+        if client.get(path).status_code != 401:
+            continue  # public (csrf)
+        authenticated.add(path)
+        response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+        assert response.status_code == 200, path
+        assert response["Cache-Control"] == "no-store", path
+        assert response["Pragma"] == "no-cache", path
+    assert {"/api/auth/me/", "/api/auth/sessions/"} <= authenticated
+
+
 # --- Production settings, in a clean environment ---------------------------------
 
 

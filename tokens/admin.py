@@ -63,17 +63,31 @@ class SessionUserFilter(admin.SimpleListFilter):
         if not value:
             return []
         user = None
-        if value.isdigit():
-            user = Session._meta.get_field("user").related_model._default_manager.filter(pk=value).first()
+        user_id = self._user_id(value)
+        if user_id is not None:
+            user = Session._meta.get_field("user").related_model._default_manager.filter(pk=user_id).first()
         return [(value, str(user) if user is not None else f"no user {value}")]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value is None:
             return queryset
-        if not value.isdigit():
+        user_id = self._user_id(value)
+        if user_id is None:
             return queryset.none()
-        return queryset.filter(user_id=int(value))
+        return queryset.filter(user_id=user_id)
+
+    @staticmethod
+    def _user_id(value: str) -> int | None:
+        """
+        The id ``?user=`` names, or None. ASCII digits only: ``str.isdigit()``
+        also says yes to "²", which ``int()`` refuses (a 500), and to "１" or
+        "١", which it reads as 1; and no bigger than a 64-bit key, which
+        SQLite would refuse with another 500.
+        """
+        if not (value.isascii() and value.isdigit()) or int(value) >= 2**63:
+            return None
+        return int(value)
 
 
 class NoAddOrDeleteAdmin(admin.ModelAdmin):
@@ -138,7 +152,8 @@ class SessionAdmin(NoAddOrDeleteAdmin):
     def revoke_selected_sessions(self, request, queryset):
         revoked_by = staff_identity(request)
         revoked = sum(
-            services.revoke_session(session_id=session_id, reason=Session.RevokeReason.ADMIN, revoked_by=revoked_by)
+            services.revoke_session(session_id=session_id, reason=Session.RevokeReason.ADMIN, revoked_by=revoked_by,
+                                    via=AuthEvent.Via.ADMIN)
             for session_id in queryset.values_list("pk", flat=True)
         )
         self.message_user(
@@ -186,8 +201,8 @@ class RefreshTokenAdmin(ReadOnlyAdmin):
 class AuthEventAdmin(ReadOnlyAdmin):
     """The audit trail: read-only, filterable, searchable."""
 
-    list_display = ["created_at", "kind", "email", "user_id", "session_id", "ip", "reason", "actor"]
-    list_filter = ["kind", "reason", ("created_at", admin.DateFieldListFilter)]
+    list_display = ["created_at", "kind", "email", "user_id", "session_id", "ip", "reason", "actor", "via"]
+    list_filter = ["kind", "via", "reason", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["email", "ip"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]

@@ -16,26 +16,28 @@ from tokens.models import AuthEvent
 logger = logging.getLogger("authsvc.audit")
 
 Kind = AuthEvent.Kind
+Via = AuthEvent.Via
 AUTH_EVENTS = "auth_events"
 
 
 def record_event(kind: str, *, user_id: int | None = None, email: str = "", session_id: uuid.UUID | None = None,
-                 ip: str | None = None, user_agent: str = "", reason: str = "", actor: str = "") -> AuthEvent:
+                 ip: str | None = None, user_agent: str = "", reason: str = "", actor: str = "",
+                 via: str = Via.API) -> AuthEvent:
     event = AuthEvent.objects.create(
         kind=kind, created_at=timezone.now(), user_id=user_id, email=email[:254], session_id=session_id,
-        ip=ip, user_agent=user_agent[:512], reason=reason[:64], actor=actor[:254],
+        ip=ip, user_agent=user_agent[:512], reason=reason[:64], actor=actor[:254], via=via,
     )
     _log(event)
     return event
 
 
 def record_revocations(*, user_id: int, session_ids: list[uuid.UUID], reason: str, actor: str,
-                       ip: str | None = None, user_agent: str = "") -> None:
+                       ip: str | None = None, user_agent: str = "", via: str = Via.API) -> None:
     """One ``session_revoked`` event per session, written in one statement."""
     now = timezone.now()
     events = AuthEvent.objects.bulk_create([
         AuthEvent(kind=Kind.SESSION_REVOKED, created_at=now, user_id=user_id, session_id=session_id, ip=ip,
-                  user_agent=user_agent[:512], reason=reason[:64], actor=actor[:254])
+                  user_agent=user_agent[:512], reason=reason[:64], actor=actor[:254], via=via)
         for session_id in session_ids
     ])
     for event in events:
@@ -53,10 +55,10 @@ def _log(event: AuthEvent) -> None:
     fields = {
         "event": event.kind, "user_id": event.user_id,
         "session_id": str(event.session_id) if event.session_id else None,
-        "ip": event.ip, "reason": event.reason, "actor": event.actor,
+        "ip": event.ip, "reason": event.reason, "actor": event.actor, "via": event.via,
     }
-    logger.log(level, "%s user=%s session=%s ip=%s reason=%s actor=%s", event.kind, event.user_id,
-               event.session_id, event.ip, event.reason, event.actor, extra=fields)
+    logger.log(level, "%s user=%s session=%s ip=%s reason=%s actor=%s via=%s", event.kind, event.user_id,
+               event.session_id, event.ip, event.reason, event.actor, event.via, extra=fields)
 
 
 def purge_events(*, batch_size: int, dry_run: bool = False, now: datetime | None = None,

@@ -46,3 +46,24 @@ def check_purge_settings(app_configs, **kwargs):
     if not isinstance(batch_size, int) or batch_size < 1:
         errors.append(Error("PURGE_BATCH_SIZE must be a positive number of rows.", id="tokens.E006"))
     return errors
+
+
+@register()
+def check_user_model(app_configs, **kwargs):
+    """Sessions end when the user's credentials epoch moves on: the user model must have that field."""
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import FieldDoesNotExist
+
+    from tokens.models import AUTH_EPOCH_FIELD
+
+    user_model = get_user_model()
+    try:
+        field = user_model._meta.get_field(AUTH_EPOCH_FIELD)
+    except FieldDoesNotExist:
+        field = None
+    if field is None or field.get_internal_type() not in ("PositiveIntegerField", "IntegerField", "BigIntegerField"):
+        return [Error(
+            f"{user_model._meta.label} needs an integer field {AUTH_EPOCH_FIELD!r} that moves on when the "
+            "password is set or the account is deactivated (see accounts.User).", id="tokens.E007",
+        )]
+    return []

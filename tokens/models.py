@@ -2,7 +2,14 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
+
+
+#: The user model's field that moves on when the user's credentials change
+#: (accounts.User.auth_epoch); a session is live only while it carries the
+#: same value. tokens reaches the user model through settings, never by
+#: import: ``tokens.checks`` makes sure the field is there.
+AUTH_EPOCH_FIELD = "auth_epoch"
 
 
 class SessionQuerySet(models.QuerySet):
@@ -13,11 +20,15 @@ class SessionQuerySet(models.QuerySet):
 
     def active(self, at):
         """
-        Live at ``at``: not revoked, within the absolute lifetime, and holding
-        an unused refresh token that has not expired (a session whose newest
-        refresh token expired has timed out).
+        Live at ``at``: not revoked, within the absolute lifetime, holding an
+        unused refresh token that has not expired (a session whose newest
+        refresh token expired has timed out), its user active and still on
+        the credentials epoch the session began in.
         """
-        return self.with_live_refresh(at).filter(revoked_at__isnull=True, expires_at__gt=at, has_live_refresh=True)
+        return self.with_live_refresh(at).filter(
+            revoked_at__isnull=True, expires_at__gt=at, has_live_refresh=True, user__is_active=True,
+            auth_epoch=F(f"user__{AUTH_EPOCH_FIELD}"),
+        )
 
     def ended(self, at):
         """Over at ``at`` without being revoked: past the absolute lifetime, or idle."""
@@ -42,6 +53,8 @@ class Session(models.Model):
         PASSWORD_RESET = "password_reset", "Password reset"
         ADMIN = "admin", "Revoked by staff"
         COMMAND = "command", "Revoked by an operator"
+        PASSWORD_SET = "password_set", "Password set by staff"
+        DEACTIVATED = "deactivated", "Account deactivated"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexed by the (user, -created_at) index below, which leads with user.
@@ -57,6 +70,9 @@ class Session(models.Model):
     revoke_reason = models.CharField(max_length=32, choices=RevokeReason.choices, blank=True, default="")
     revoked_by = models.CharField(
         max_length=254, blank=True, default="", help_text="Who revoked it, when not the user: staff email, command."
+    )
+    auth_epoch = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="The user's credentials epoch at login: the session ends when the user's moves on."
     )
 
     objects = SessionQuerySet.as_manager()
@@ -117,6 +133,14 @@ class AuthEvent(models.Model):
         TWO_FACTOR_LOCKED = "two_factor_locked", "Two-factor challenge locked"
         REFRESH_REUSE = "refresh_reuse", "Refresh token reuse detected"
         SESSION_REVOKED = "session_revoked", "Session revoked"
+        TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor disabled"
+
+    class Via(models.TextChoices):
+        """The door the event came through: the same rules hold at each, and the trail says which."""
+
+        API = "api", "API"
+        ADMIN = "admin", "Admin"
+        COMMAND = "command", "Command"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     created_at = models.DateTimeField()
@@ -129,6 +153,7 @@ class AuthEvent(models.Model):
     user_agent = models.CharField(max_length=512, blank=True, default="")
     reason = models.CharField(max_length=64, blank=True, default="")
     actor = models.CharField(max_length=254, blank=True, default="", help_text="user, system, staff email, command")
+    via = models.CharField(max_length=16, choices=Via.choices, default=Via.API)
 
     class Meta:
         indexes = [

@@ -23,7 +23,7 @@ from tokens import audit
 from tokens.conf import conf
 from tokens.errors import TokenExpired, TokenInvalid, TokenReused, TokenRevoked
 from tokens.jwt import AccessJWT, RefreshJWT, SessionToken
-from tokens.models import RefreshToken, Session
+from tokens.models import AUTH_EPOCH_FIELD, RefreshToken, Session
 from tokens.purge import purge_all, purge_expired  # noqa: F401  (re-exported; the purge lives in purge.py)
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ def issue_session(*, user, ip: str | None = None, user_agent: str = "") -> Issue
             expires_at=now + conf.session_max_age,
             ip=ip,
             user_agent=user_agent,
+            auth_epoch=getattr(user, AUTH_EPOCH_FIELD),
         )
         record = _record_refresh_token(session=session, jti=uuid.uuid4(), now=now)
     logger.info("session started", extra={"session_id": str(session.id), "user_id": user.pk})
@@ -226,6 +227,7 @@ _USER_OF_LIVE_SESSION = """
 SELECT {user_columns}
 FROM {user} u INNER JOIN {session} s ON s.user_id = u.{user_pk}
 WHERE s.id = %s AND s.user_id = %s AND s.revoked_at IS NULL AND s.expires_at > %s AND u.{user_active}
+  AND s.auth_epoch = u.{user_epoch}
 """
 
 # The record's own columns decide the race, in the UPDATE's own WHERE:
@@ -239,6 +241,7 @@ WHERE jti = %s AND session_id = %s AND used_at IS NULL AND expires_at > %s
   AND EXISTS (
     SELECT 1 FROM {session} s INNER JOIN {user} u ON u.{user_pk} = s.user_id
     WHERE s.id = %s AND s.user_id = %s AND s.revoked_at IS NULL AND s.expires_at > %s AND u.{user_active}
+      AND s.auth_epoch = u.{user_epoch}
   )
 """
 
@@ -265,6 +268,7 @@ class _HotSQL:
             "user": qn(user_model._meta.db_table),
             "user_pk": qn(user_model._meta.pk.column),
             "user_active": qn(user_model._meta.get_field("is_active").column),
+            "user_epoch": qn(user_model._meta.get_field(AUTH_EPOCH_FIELD).column),
             "user_columns": ", ".join(f"u.{qn(field.column)}" for field in self.user_fields),
         }
         self.user_model = user_model
@@ -344,6 +348,9 @@ def _check_session_alive(session: Session, now: datetime) -> None:
         raise TokenRevoked()
     if not session.user.is_active:
         raise TokenInvalid()
+    if session.auth_epoch != getattr(session.user, AUTH_EPOCH_FIELD):
+        # Ended by a new password or a deactivation, whichever door it came through.
+        raise TokenRevoked()
     if session.expires_at <= now:
         raise TokenExpired()
 
@@ -357,7 +364,7 @@ def _grace_successor(record: RefreshToken, now: datetime) -> RefreshToken | None
 
 
 def _revoke(sessions: QuerySet[Session], *, reason: str, revoked_by: str, ip: str | None,
-            user_agent: str) -> int:
+            user_agent: str, via: str = audit.Via.API) -> int:
     """
     Revoke the still-active sessions among ``sessions`` and write one audit
     event for each. The rows are locked first, so the events name exactly the
@@ -375,7 +382,7 @@ def _revoke(sessions: QuerySet[Session], *, reason: str, revoked_by: str, ip: st
         for user_id in {user_id for _, user_id in rows}:
             audit.record_revocations(
                 user_id=user_id, session_ids=[pk for pk, owner in rows if owner == user_id], reason=reason,
-                actor=actor, ip=ip, user_agent=user_agent,
+                actor=actor, ip=ip, user_agent=user_agent, via=via,
             )
     # Counted once the revocation is committed (or, inside a caller's
     # transaction, once it is written): a rolled-back one revoked nothing.
@@ -384,12 +391,25 @@ def _revoke(sessions: QuerySet[Session], *, reason: str, revoked_by: str, ip: st
 
 
 def revoke_session(*, session_id: uuid.UUID, reason: str, user_id: int | None = None, revoked_by: str = "",
-                   ip: str | None = None, user_agent: str = "") -> bool:
+                   ip: str | None = None, user_agent: str = "", via: str = audit.Via.API) -> bool:
     """Revoke one session (and so all its tokens). False if it was not active or not the user's."""
     sessions = Session.objects.filter(pk=session_id)
     if user_id is not None:
         sessions = sessions.filter(user_id=user_id)
-    return _revoke(sessions, reason=reason, revoked_by=revoked_by, ip=ip, user_agent=user_agent) == 1
+    return _revoke(sessions, reason=reason, revoked_by=revoked_by, ip=ip, user_agent=user_agent, via=via) == 1
+
+
+def keep_session_across_credentials_change(*, session_id: uuid.UUID, user) -> bool:
+    """
+    Carry one session over to the user's new credentials epoch: the session
+    a password was changed from stays signed in while every other one ends.
+    Call it in the transaction that saves the new password. False if that
+    session is not the user's or no longer live.
+    """
+    return bool(
+        Session.objects.filter(pk=session_id, user_id=user.pk, revoked_at__isnull=True)
+        .update(auth_epoch=getattr(user, AUTH_EPOCH_FIELD))
+    )
 
 
 def revoke_own_session(*, user_id: int, session_id: uuid.UUID, ip: str | None = None, user_agent: str = "") -> None:
@@ -400,12 +420,13 @@ def revoke_own_session(*, user_id: int, session_id: uuid.UUID, ip: str | None = 
 
 
 def revoke_all_sessions(*, user_id: int, reason: str, except_session_id: uuid.UUID | None = None,
-                        revoked_by: str = "", ip: str | None = None, user_agent: str = "") -> int:
+                        revoked_by: str = "", ip: str | None = None, user_agent: str = "",
+                        via: str = audit.Via.API) -> int:
     """Revoke every active session of a user, optionally sparing one (the caller's own). Returns how many."""
     sessions = Session.objects.filter(user_id=user_id)
     if except_session_id is not None:
         sessions = sessions.exclude(pk=except_session_id)
-    return _revoke(sessions, reason=reason, revoked_by=revoked_by, ip=ip, user_agent=user_agent)
+    return _revoke(sessions, reason=reason, revoked_by=revoked_by, ip=ip, user_agent=user_agent, via=via)
 
 
 def end_session(*, tokens: list[str], ip: str | None = None, user_agent: str = "") -> bool:

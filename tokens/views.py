@@ -14,7 +14,7 @@ from tokens import services
 from tokens.authentication import bearer_token, enforce_csrf
 from tokens.conf import conf
 from tokens.cookies import clear_auth_cookies
-from tokens.responses import token_response
+from tokens.responses import no_store, token_response
 from tokens.serializers import (
     BodyTokensSerializer,
     CsrfTokenSerializer,
@@ -122,7 +122,8 @@ class SessionListView(APIView):
     def get(self, request):
         sessions = services.active_sessions(user_id=request.user.pk)
         serializer = SessionSerializer(sessions, many=True, context={"current_session_id": request.auth.session_id})
-        return Response(serializer.data)
+        # Where the user is logged in, from which IPs: never cached (RFC 9111 §5.2.2.5).
+        return no_store(Response(serializer.data))
 
 
 class SessionDetailView(APIView):

@@ -3,7 +3,9 @@
 import logging
 
 import pytest
+from django.core import mail
 
+from authsvc.ratelimits import ip_key
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -28,19 +30,124 @@ def assert_limited(response, window: int = 60):
 
 
 def test_defaults_match_the_design(settings):
-    assert settings.RATE_LIMITS["login_email"] == "10/m"
+    assert settings.RATE_LIMITS["login_email_ip"] == "10/m"
+    assert settings.RATE_LIMITS["login_email"] == "50/h"
     assert settings.RATE_LIMITS["login_ip"] == "30/m"
     assert settings.RATE_LIMITS["two_factor_ip"] == "30/m"
     assert settings.RATE_LIMITS["reset_email"] == "5/h"
+    assert (settings.RATELIMIT_IPV4_PREFIX, settings.RATELIMIT_IPV6_PREFIX) == (32, 64)
 
 
-def test_login_per_email_limit_whatever_the_ip(api, user):
+# --- password guesses per account: aimed at no one ------------------------------------------------
+
+ATTEMPTS_SUBJECT = "Someone is trying to sign in to your account"
+
+
+def test_login_tight_limit_is_per_email_and_ip(api, user):
+    """Ten tries a minute for one email from one address, whatever the email's case."""
+    for _ in range(10):
+        assert post_login(api, REMOTE_ADDR="203.0.113.7").status_code == 401
+    assert_limited(post_login(api, email="ALICE@example.com", password=PASSWORD, REMOTE_ADDR="203.0.113.7"))
+    # Another account from the same address is not affected.
+    assert post_login(api, email="bob@example.com", REMOTE_ADDR="203.0.113.7").status_code == 401
+
+
+def test_rotating_addresses_do_not_lock_the_owner_out_until_the_per_email_cap(api, user, limits, capture):
+    """
+    Ten wrong passwords for her email from addresses that are not hers used
+    to lock the owner out too. The tight limit is per (email, address); what
+    every address shares is a higher per-email cap, and when that trips the
+    owner is told, once (OWASP Authentication Cheat Sheet, "Account Lockout":
+    a lockout an attacker can aim is a denial of service).
+    """
+    limits(login_email="20/h")
     for i in range(10):
         assert post_login(api, REMOTE_ADDR=f"198.51.100.{i}").status_code == 401
-    limited = post_login(api, email="ALICE@example.com", password=PASSWORD, REMOTE_ADDR="198.51.100.99")
-    assert_limited(limited)
-    # Another account is not affected.
-    assert post_login(api, email="bob@example.com", REMOTE_ADDR="198.51.100.99").status_code == 401
+    assert post_login(api, password=PASSWORD, REMOTE_ADDR="192.0.2.10").status_code == 200
+
+    for i in range(9):
+        assert post_login(api, REMOTE_ADDR=f"198.51.100.{20 + i}").status_code == 401
+    tripped = capture(post_login, api, password=PASSWORD, REMOTE_ADDR="192.0.2.10")
+    assert_limited(tripped, window=3600)
+    assert_limited(capture(post_login, api, REMOTE_ADDR="198.51.100.99"), window=3600)
+
+    assert [(m.subject, m.to) for m in mail.outbox] == [(ATTEMPTS_SUBJECT, ["alice@example.com"])]
+    assert PASSWORD not in mail.outbox[0].body
+
+
+def test_the_per_email_cap_answers_alike_for_unknown_emails(api, user, limits, capture):
+    """The client cannot tell a known email by the cap's answer; only the owner of a real account is mailed."""
+    limits(login_email="2/h")
+    answers = {}
+    for email in ("alice@example.com", "nobody@example.com"):
+        for i in range(2):
+            assert post_login(api, email=email, REMOTE_ADDR=f"198.51.100.{i}").status_code == 401
+        refused = capture(post_login, api, email=email, REMOTE_ADDR="198.51.100.9")
+        answers[email] = (refused.status_code, refused.json())
+    assert answers["alice@example.com"] == answers["nobody@example.com"]
+    assert [m.to for m in mail.outbox] == [["alice@example.com"]]
+
+
+# --- per-IP limits count networks ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ip, key", [
+    ("192.0.2.1", "192.0.2.1/32"),
+    ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    # What a dual-stack socket reports for an IPv4 client: counted as that IPv4 address, or every
+    # IPv4 client would share ::/64.
+    ("::ffff:192.0.2.1", "192.0.2.1/32"),
+    (None, None),
+])
+def test_ip_key(ip, key):
+    assert ip_key(ip) == key
+
+
+def test_ip_key_prefixes_are_settings(settings):
+    settings.RATELIMIT_IPV6_PREFIX = 48
+    settings.RATELIMIT_IPV4_PREFIX = 24
+    assert ip_key("2001:db8:1:2::1") == ip_key("2001:db8:1:3::1") == "2001:db8:1::/48"
+    assert ip_key("192.0.2.1") == ip_key("192.0.2.200") == "192.0.2.0/24"
+
+
+def send_empty(path):
+    return lambda api, ip: api.post(path, {}, format="json", REMOTE_ADDR=ip)
+
+
+@pytest.mark.parametrize("scope, send", [
+    ("login_ip", send_empty("/api/auth/login/")),
+    ("two_factor_ip", send_empty("/api/auth/login/2fa/")),
+    ("resend_ip", send_empty("/api/auth/login/2fa/resend/")),
+    ("reset_ip", send_empty("/api/auth/password/reset/")),
+    ("reset_ip", send_empty("/api/auth/password/reset/confirm/")),
+    ("register_ip", send_empty("/api/auth/register/")),
+])
+def test_every_per_ip_limit_counts_an_ipv6_client_by_its_64(api, limits, scope, send):
+    """
+    An IPv6 host is handed a whole /64 (RFC 4291 §2.5.4, RFC 6177): counting
+    single addresses would give one client 2**64 fresh counters. Two
+    addresses in one /64 share a counter, the next /64 has its own; IPv4
+    addresses still count one by one.
+    """
+    limits(**{scope: "2/m"})
+    assert send(api, "2001:db8:1:2::1").status_code != 429
+    assert send(api, "2001:db8:1:2:abcd:ef01:2345:6789").status_code != 429
+    assert send(api, "2001:db8:1:2::ffff").status_code == 429
+    assert send(api, "2001:db8:1:3::1").status_code != 429
+
+    assert send(api, "192.0.2.1").status_code != 429
+    assert send(api, "192.0.2.1").status_code != 429
+    assert send(api, "192.0.2.1").status_code == 429
+    assert send(api, "192.0.2.2").status_code != 429
+
+
+def test_the_email_and_ip_limit_counts_an_ipv6_client_by_its_64(api, user, limits):
+    limits(login_email_ip="2/m")
+    post_login(api, REMOTE_ADDR="2001:db8:1:2::1")
+    post_login(api, REMOTE_ADDR="2001:db8:1:2::2")
+    assert_limited(post_login(api, password=PASSWORD, REMOTE_ADDR="2001:db8:1:2::3"))
+    assert post_login(api, password=PASSWORD, REMOTE_ADDR="2001:db8:1:3::1").status_code == 200
 
 
 def test_login_per_ip_limit_whatever_the_email(api, limits):

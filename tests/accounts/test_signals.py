@@ -80,3 +80,15 @@ def test_a_two_step_login_is_logged_in_at_the_second_step_only(api, user, receiv
     assert [s["user"] for s in received["logged_in"]] == [user]
     user.refresh_from_db()
     assert user.last_login is not None
+
+
+def test_an_admin_sign_in_sends_user_logged_in_once(make_user, received, settings):
+    """The admin's door ends in ``django.contrib.auth.login()``, which sends the signal itself."""
+    from tests.staff import admin_client
+
+    settings.AUTH_2FA = "required"
+    staff = make_user(email="staff@example.com", is_staff=True)
+
+    admin_client(staff)
+
+    assert [s["user"] for s in received["logged_in"]] == [staff]

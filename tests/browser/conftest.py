@@ -54,6 +54,8 @@ def browser_settings(settings):
         **settings.RATE_LIMITS,
         "login_ip": "1000/m",
         "login_email": "1000/m",
+        "login_email_ip": "1000/m",
+        "two_factor_account_emails": "1000/h",
         "two_factor_ip": "1000/m",
         "resend_ip": "1000/m",
     }

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -25,6 +26,8 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright is not in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ACCESS_TTL = 5
+# An access token is refused once its lifetime and the clock-skew leeway (JWT_LEEWAY) are over.
+ACCESS_REFUSED_AFTER = ACCESS_TTL + django_settings.SIMPLE_JWT["LEEWAY"] + 1
 REFRESH_PATH = "/api/auth/refresh/"
 
 # Start calls through the page's own authsvc.js (the module instance the demo
@@ -49,7 +52,7 @@ def short_access(settings):
 
 def past_access_expiry():
     """Move the server's clock past the access token's lifetime (it keeps ticking)."""
-    return time_machine.travel(timezone.now() + timedelta(seconds=ACCESS_TTL + 1))
+    return time_machine.travel(timezone.now() + timedelta(seconds=ACCESS_REFUSED_AFTER))
 
 
 def test_an_expired_access_token_is_refreshed_once_for_every_call_that_failed(new_page, user, short_access):
@@ -68,7 +71,7 @@ def test_an_expired_access_token_is_refreshed_once_for_every_call_that_failed(ne
         assert [status for method, url, status in responses if url.endswith("/api/auth/sessions/")] == [401, 200]
 
         responses.clear()
-        traveller.shift(ACCESS_TTL + 1)
+        traveller.shift(ACCESS_REFUSED_AFTER)
         assert run_calls(page, ["me", "sessions", "api", "me"]) == ["ok", "ok", 200, "ok"]
 
     # One refresh request, from the browser's side and the server's: one rotation in the session.

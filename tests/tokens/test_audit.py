@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.models import TwoFactorChallenge
 from tests.accounts.conftest import code_from_outbox
 from tests.conftest import PASSWORD, bearer
+from tests.staff import admin_client
 from tokens.audit import purge_events, record_event
 from tokens.models import AuthEvent
 
@@ -147,7 +148,7 @@ def test_dead_two_factor_challenges_are_purged(api, user, settings, capture):
 def test_audit_admin_is_read_only_and_filterable(client, django_user_model, user, login):
     login(user)
     admin = django_user_model.objects.create_superuser(email="root@example.com", password=PASSWORD)
-    client.force_login(admin)
+    client = admin_client(admin, client=client)
     page = client.get("/admin/tokens/authevent/?kind=login_succeeded&q=alice")
     assert page.status_code == 200
     assert b"alice@example.com" in page.content

@@ -22,8 +22,9 @@ def run(*args) -> str:
 # --- revoke_all -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("identify", [lambda u: u.email.upper(), lambda u: f"  {u.email} ", lambda u: str(u.pk)],
-                         ids=["email-any-case", "email-padded", "id"])
+@pytest.mark.parametrize("identify", [lambda u: u.email.upper(), lambda u: f"  {u.email} ", lambda u: str(u.pk),
+                                      lambda u: u.email.replace("example", "ｅｘａｍｐｌｅ")],
+                         ids=["email-any-case", "email-padded", "id", "email-full-width"])
 def test_revoke_all_revokes_every_session_and_their_access_tokens_at_once(api, user, login, make_user, identify):
     first, second = login(user).json(), login(user).json()
     bystander = login(make_user()).json()
@@ -62,7 +63,8 @@ def test_revoke_all_counts_only_sessions_it_revoked(user, login):
     assert run("revoke_all", user.email) == "Revoked 0 session(s) of alice@example.com.\n"
 
 
-@pytest.mark.parametrize("identifier", ["nobody@example.com", "999999", "alice"])
+# "²" passes str.isdigit() but is no number int() reads.
+@pytest.mark.parametrize("identifier", ["nobody@example.com", "999999", "alice", "²"])
 def test_revoke_all_of_an_unknown_user_is_a_clear_error(user, identifier):
     with pytest.raises(CommandError, match="No user with the id or email"):
         run("revoke_all", identifier)

@@ -1,0 +1,312 @@
+"""
+The admin's door is the API's door (DESIGN.md, "Staff and the admin").
+
+Django's stock admin login takes a password alone — no second factor, no
+rate limit, no audit event — and behind it a staff member revokes anyone's
+sessions and switches off anyone's second factor. Here staff sign in through
+the login service the API uses (``accounts.services.login`` with
+``staff=True``, then ``complete_two_factor_login``), under the API's rate
+limits on the same counters, with the same audit events marked ``via:
+admin``: email + password, then their second factor unless ``AUTH_2FA=off``.
+
+A finished sign-in starts a ``tokens.Session`` like any login (its JWTs are
+not used) and binds the Django session to it. An admin page is served only
+while that session is live, by the definition every token check uses
+(``tokens.services.active_sessions``): whatever ends it — logout everywhere,
+staff revoking it, a new password, deactivation, its expiry — ends the admin
+session too. A Django session made any other way (``login()`` in a shell, a
+test's ``force_login``, a future view that forgets the rule) has no bound
+session and reaches no admin page.
+"""
+
+import logging
+from datetime import datetime
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
+from django.contrib.auth import login as django_login
+from django.contrib.auth import logout as django_logout
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+
+from accounts import services
+from accounts.errors import (
+    ChallengeExpired,
+    ChallengeInvalid,
+    ChallengeLocked,
+    ChallengeUsed,
+    InvalidCode,
+    InvalidCredentials,
+)
+from accounts.limits import enforce_login_email_limits
+from accounts.serializers import PASSWORD_MAX_LENGTH
+from authsvc.errors import TooManyRequests, Unavailable
+from authsvc.exceptions import describe_error
+from authsvc.net import client_ip, user_agent
+from authsvc.ratelimits import enforce_ip_rate_limit, enforce_rate_limit
+from tokens.models import AuthEvent, Session
+from tokens.services import active_sessions, revoke_session
+
+logger = logging.getLogger(__name__)
+
+VIA = AuthEvent.Via.ADMIN
+# In the server-side Django session only: the pending login's challenge
+# secret never reaches the browser, so a page, a URL or a form field cannot
+# leak it; the browser holds nothing but its session cookie.
+CHALLENGE_KEY = "authsvc_admin_challenge"
+# The tokens.Session this Django session signed in as.
+SESSION_ID_KEY = "authsvc_session_id"
+# Asks the login page for the form even to signed-in staff, to sign in afresh.
+REAUTH_PARAM = "reauth"
+
+# What ends a pending admin login: it starts again at the password.
+_CHALLENGE_OVER = (ChallengeInvalid, ChallengeExpired, ChallengeLocked, ChallengeUsed)
+
+
+class PasswordForm(forms.Form):
+    # ``username`` as in Django's admin login form (and password managers' saved admin logins); it holds the email.
+    username = forms.EmailField(
+        label="Email", max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "username"}),
+    )
+    password = forms.CharField(
+        label="Password", strip=False, max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code", max_length=16,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+def signed_in_at(request) -> datetime | None:
+    """
+    When the staff member behind ``request`` signed in to the admin, while
+    that sign-in's session is live; None otherwise (and the Django session is
+    then ended). One query, made once per request however often the admin
+    asks (``has_permission`` runs for the view and again for its context).
+    """
+    if not hasattr(request, "_authsvc_signed_in_at"):
+        request._authsvc_signed_in_at = _live_sign_in(request)
+    return request._authsvc_signed_in_at
+
+
+def _live_sign_in(request) -> datetime | None:
+    user = request.user
+    if not user.is_authenticated:
+        return None
+    session_id = request.session.get(SESSION_ID_KEY)
+    started = None
+    if session_id:
+        started = (
+            active_sessions(user_id=user.pk).filter(pk=session_id).values_list("created_at", flat=True).first()
+        )
+    if started is None:
+        # Revoked, expired, ended by new credentials, or never bound: the
+        # Django session is over too, not merely refused for this request.
+        django_logout(request)
+    return started
+
+
+def reauthenticate_url(request) -> str:
+    """The login page for signed-in staff to sign in afresh, coming back to where they are."""
+    return reverse("admin:login") + "?" + urlencode({REAUTH_PARAM: "1", REDIRECT_FIELD_NAME: request.get_full_path()})
+
+
+class AdminSite(admin.AdminSite):
+    """``admin.site`` (installed by ``authsvc.apps.AdminConfig``): Django's admin behind authsvc's login."""
+
+    login_template = "admin/authsvc/login.html"
+    two_factor_template = "admin/authsvc/two_factor.html"
+
+    def has_permission(self, request) -> bool:
+        return super().has_permission(request) and signed_in_at(request) is not None
+
+    def get_urls(self):
+        return [path("login/code/", self.login_two_factor, name="login_two_factor"), *super().get_urls()]
+
+    # --- step one: email and password ---------------------------------------------------------
+
+    @method_decorator(sensitive_post_parameters("password"))
+    @method_decorator(csrf_protect)
+    @method_decorator(never_cache)
+    def login(self, request, extra_context=None):
+        if request.method == "GET" and REAUTH_PARAM not in request.GET and self.has_permission(request):
+            return HttpResponseRedirect(reverse("admin:index", current_app=self.name))
+        form = PasswordForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST":
+            try:
+                done = self._check_password(request, form)
+            except (TooManyRequests, Unavailable) as refused:
+                return self._refused(request, self.login_template, form, refused)
+            if done is not None:
+                return done
+        return self._page(request, self.login_template, form, extra_context=extra_context)
+
+    def _check_password(self, request, form: PasswordForm) -> HttpResponseRedirect | None:
+        """The API's login view, for a form: the same limits in the same order, then the same service."""
+        ip = client_ip(request)
+        enforce_ip_rate_limit(request, "login_ip")
+        if not form.is_valid():
+            return None
+        email = form.cleaned_data["username"]
+        # The API's scopes and keys: one budget per email, whichever door the guesses come through.
+        enforce_login_email_limits(request, email)
+        try:
+            result = services.login(email=email, password=form.cleaned_data["password"], ip=ip,
+                                    user_agent=user_agent(request), via=VIA, staff=True)
+        except InvalidCredentials as refused:
+            form.add_error(None, refused.detail)
+            return None
+        if isinstance(result, services.TwoFactorPending):
+            request.session[CHALLENGE_KEY] = result.challenge
+            return self._redirect_keeping_next(request, "admin:login_two_factor")
+        return self._signed_in(request, result)
+
+    # --- step two: the second factor ------------------------------------------------------------
+
+    @method_decorator(sensitive_post_parameters("code"))
+    @method_decorator(csrf_protect)
+    @method_decorator(never_cache)
+    def login_two_factor(self, request):
+        challenge = request.session.get(CHALLENGE_KEY)
+        if not challenge:
+            return self._start_over(request, None)
+        resend = request.method == "POST" and "resend" in request.POST
+        form = CodeForm(request.POST if request.method == "POST" and not resend else None)
+        if request.method == "POST":
+            try:
+                done = self._resend(request, challenge) if resend else self._check_code(request, form, challenge)
+            except _CHALLENGE_OVER as over:
+                return self._start_over(request, over.detail)
+            except (TooManyRequests, Unavailable) as refused:
+                return self._refused(request, self.two_factor_template, form, refused)
+            if done is not None:
+                return done
+        return self._page(request, self.two_factor_template, form)
+
+    def _check_code(self, request, form: CodeForm, challenge: str) -> HttpResponseRedirect | None:
+        """The API's login/2fa view, for a form."""
+        ip = client_ip(request)
+        enforce_ip_rate_limit(request, "two_factor_ip")
+        if not form.is_valid():
+            return None
+        enforce_rate_limit(request, "two_factor_challenge", challenge)
+        try:
+            issued = services.complete_two_factor_login(challenge=challenge, code=form.cleaned_data["code"], ip=ip,
+                                                        user_agent=user_agent(request), via=VIA)
+        except InvalidCode as wrong:
+            form.add_error("code", wrong.detail)
+            return None
+        return self._signed_in(request, issued)
+
+    def _resend(self, request, challenge: str) -> HttpResponseRedirect:
+        """The API's login/2fa/resend view, for a button."""
+        enforce_ip_rate_limit(request, "resend_ip")
+        services.resend_two_factor_code(challenge=challenge)
+        messages.info(request, "A new code is on its way; the previous one no longer works.")
+        return HttpResponseRedirect(request.get_full_path())
+
+    # --- signed in, signed out --------------------------------------------------------------------
+
+    def _signed_in(self, request, issued) -> HttpResponseRedirect:
+        """Bind the Django session to the session the login service just started."""
+        user = get_user_model()._default_manager.get(auth_sessions__pk=issued.session_id)
+        previous = request.session.get(SESSION_ID_KEY)
+        request.session.pop(CHALLENGE_KEY, None)
+        # Django's own login(): a new session key (no fixation of the one the
+        # browser had before) and a new CSRF token. It sends user_logged_in a
+        # second time (the service sent it without a request); the receiver
+        # that sets last_login writes the same value again.
+        django_login(request, user)
+        request.session[SESSION_ID_KEY] = str(issued.session_id)
+        if previous and previous != str(issued.session_id):
+            # This browser's earlier admin sign-in (before signing in afresh) is over, not left live unseen.
+            revoke_session(session_id=previous, reason=Session.RevokeReason.LOGOUT, ip=client_ip(request),
+                           user_agent=user_agent(request), via=VIA)
+        return HttpResponseRedirect(self._next(request, safe=True))
+
+    def logout(self, request, extra_context=None):
+        # Django's LogoutView signs out on POST only; the session it was bound to ends with it.
+        session_id = request.session.get(SESSION_ID_KEY)
+        if request.method == "POST" and session_id:
+            revoke_session(session_id=session_id, user_id=request.user.pk, reason=Session.RevokeReason.LOGOUT,
+                           ip=client_ip(request), user_agent=user_agent(request), via=VIA)
+        return super().logout(request, extra_context)
+
+    def password_change(self, request, extra_context=None):
+        """
+        A staff member's own new password: the one rule (every other session
+        of theirs ends, by name), keeping the admin session it was set from,
+        as the API's password change keeps the session it came from.
+        """
+        epoch_before = request.user.auth_epoch
+        with transaction.atomic():
+            response = super().password_change(request, extra_context)
+            if request.user.auth_epoch != epoch_before:
+                services.credentials_changed(
+                    user=request.user, reason=Session.RevokeReason.PASSWORD_CHANGE,
+                    keep_session_id=request.session.get(SESSION_ID_KEY), ip=client_ip(request),
+                    user_agent=user_agent(request), via=VIA,
+                )
+        return response
+
+    # --- pages --------------------------------------------------------------------------------------
+
+    def _next(self, request, *, safe: bool = False) -> str:
+        next_url = request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME) or ""
+        if not safe:
+            return next_url
+        if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                                        require_https=request.is_secure()):
+            return next_url
+        return reverse("admin:index", current_app=self.name)
+
+    def _page(self, request, template: str, form: forms.Form, *, status: int = 200, refusal: str = "",
+              extra_context=None) -> TemplateResponse:
+        request.current_app = self.name
+        context = {
+            **self.each_context(request),
+            "title": "Log in",
+            "subtitle": None,
+            "app_path": request.get_full_path(),
+            "form": form,
+            "refusal": refusal,
+            REDIRECT_FIELD_NAME: self._next(request) or reverse("admin:index", current_app=self.name),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, template, context, status=status)
+
+    def _refused(self, request, template: str, form: forms.Form, refused: TooManyRequests | Unavailable):
+        """A rate-limited or unavailable step: the page again, with the refusal, its status and Retry-After."""
+        response = self._page(request, template, form, status=refused.status, refusal=refused.detail)
+        for header, value in refused.headers.items():
+            response[header] = value
+        if isinstance(refused, Unavailable):
+            # One WARNING line, as the API's 503s get (authsvc.exceptions), and none at ERROR from Django.
+            logger.warning("%s %s: 503 %s, %s", request.method, request.path, refused.code,
+                           describe_error(refused.__cause__), extra={"status_code": 503})
+            response._has_been_logged = True
+        return response
+
+    def _start_over(self, request, why: str | None) -> HttpResponseRedirect:
+        request.session.pop(CHALLENGE_KEY, None)
+        if why:
+            messages.error(request, why)
+        return self._redirect_keeping_next(request, "admin:login")
+
+    def _redirect_keeping_next(self, request, url_name: str) -> HttpResponseRedirect:
+        url = reverse(url_name, current_app=self.name)
+        next_url = self._next(request)
+        return HttpResponseRedirect(url + "?" + urlencode({REDIRECT_FIELD_NAME: next_url}) if next_url else url)
