@@ -132,7 +132,7 @@ class SessionAdmin(NoAddOrDeleteAdmin):
     actions = ["revoke_selected_sessions"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).with_live_refresh(timezone.now())
+        return super().get_queryset(request).with_liveness(timezone.now())
 
     @admin.display(description="user", ordering="user__email")
     def user_email(self, session: Session) -> str:
@@ -145,8 +145,8 @@ class SessionAdmin(NoAddOrDeleteAdmin):
 
     @admin.display(description="active", boolean=True)
     def is_active(self, session: Session) -> bool:
-        live = getattr(session, "has_live_refresh", True)
-        return session.revoked_at is None and session.expires_at > timezone.now() and live
+        # The one live-session rule, computed by the list's query (SessionQuerySet.with_liveness).
+        return session.is_live
 
     @admin.action(description="Revoke selected sessions", permissions=["change"])
     def revoke_selected_sessions(self, request, queryset):
