@@ -171,7 +171,11 @@ def test_a_real_worker_with_beat_purges_seeded_rows_by_itself(purge_scenario, wo
     else:
         pytest.fail("the rows were not purged in time; the worker's log:\n" + log.read_text()[-3000:])
 
-    # Sent by beat, received from Redis and run by the worker.
+    # Sent by beat, received from Redis and run by the worker, which logs the
+    # task's success just after the rows are gone: wait for that line.
+    deadline = time.monotonic() + 15
+    while "succeeded" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
     output = log.read_text()
     assert "Sending due task purge-expired-tokens (tokens.tasks.purge_expired)" in output
     assert "Task tokens.tasks.purge_expired[" in output and "] received" in output
