@@ -526,14 +526,6 @@ def credentials_changed(*, user: User, reason: str, keep_session_id: uuid.UUID |
                                revoked_by=revoked_by, ip=ip, user_agent=user_agent, via=via)
 
 
-def deactivate_user(*, user: User, revoked_by: str = "", via: str = audit.Via.API) -> int:
-    """Switch an account off (staff, an operator): it can no longer log in, and every session ends for good."""
-    with transaction.atomic():
-        user.is_active = False
-        user.save(update_fields=["is_active"])
-        return credentials_changed(user=user, reason=RevokeReason.DEACTIVATED, revoked_by=revoked_by, via=via)
-
-
 def request_password_reset(*, email: str) -> None:
     """
     Queue a reset email for whichever active account has this email, if any;

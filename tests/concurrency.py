@@ -1,4 +1,4 @@
-"""Run one request from many threads at the same instant, each with its own database connection."""
+"""Run one request from many threads at the same instant."""
 
 import threading
 
@@ -6,18 +6,14 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 
-def in_parallel(count: int, call) -> list:
-    """``call(client, i)`` in ``count`` threads released together by a barrier; returns the results in order."""
+def at_once(count: int, call) -> list:
+    """``call(i)`` in ``count`` threads released together by a barrier; returns the results in order."""
     barrier = threading.Barrier(count)
     results: list = [None] * count
 
     def worker(i: int) -> None:
-        client = APIClient(raise_request_exception=False)
-        try:
-            barrier.wait(timeout=10)
-            results[i] = call(client, i)
-        finally:
-            connections.close_all()
+        barrier.wait(timeout=30)
+        results[i] = call(i)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
     for thread in threads:
@@ -25,3 +21,15 @@ def in_parallel(count: int, call) -> list:
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+def in_parallel(count: int, call) -> list:
+    """``call(client, i)`` through the test client, each thread with its own database connection."""
+
+    def run(i: int):
+        try:
+            return call(APIClient(raise_request_exception=False), i)
+        finally:
+            connections.close_all()
+
+    return at_once(count, run)

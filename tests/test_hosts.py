@@ -7,13 +7,13 @@ a revocation on one host refused on the next request to the other, and rate
 limits and second-factor tries counted once for both.
 """
 
-import threading
 import uuid
 
 import pytest
 import requests
 
 from tests import hosts
+from tests.concurrency import at_once
 from tests.celery_worker import database_url
 from tokens.models import RefreshToken
 
@@ -53,20 +53,11 @@ def register_and_login(host: hosts.Host) -> tuple[str, dict]:
 
 def exchange_in_parallel(refresh: str, both: tuple[hosts.Host, hosts.Host], count: int = 20) -> list:
     """``count`` exchanges of one refresh token released at once, alternating between the hosts."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def exchange(i: int) -> None:
+    def exchange(i: int) -> requests.Response:
         with requests.Session() as session:
-            barrier.wait(timeout=30)
-            results[i] = both[i % 2].post("/api/auth/refresh/", {"refresh": refresh}, session=session, timeout=30)
+            return both[i % 2].post("/api/auth/refresh/", {"refresh": refresh}, session=session, timeout=30)
 
-    threads = [threading.Thread(target=exchange, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
+    return at_once(count, exchange)
 
 
 def test_concurrent_exchanges_across_hosts_give_one_successor_shared_in_the_grace_window(two_hosts):

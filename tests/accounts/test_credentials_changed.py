@@ -11,7 +11,6 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts import services
 from accounts.models import User
 from tests.conftest import PASSWORD, bearer
 from tokens.models import Session
@@ -95,17 +94,6 @@ def test_saving_a_user_without_touching_credentials_keeps_the_sessions(api, user
     shell_user.save(update_fields=["two_factor_enabled"])
 
     assert accepted(api, tokens)
-
-
-def test_deactivate_user_revokes_every_session_by_name(api, user, login):
-    sessions = [login(user).json() for _ in range(2)]
-
-    revoked = services.deactivate_user(user=user, revoked_by="staff@example.com")
-
-    assert revoked == 2
-    assert all(refused(api, tokens) for tokens in sessions)
-    assert set(Session.objects.filter(user=user).values_list("revoke_reason", "revoked_by")) == {
-        ("deactivated", "staff@example.com")}
 
 
 def test_the_api_password_change_keeps_only_the_session_it_came_from(api, user, login):
