@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -7,7 +6,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from accounts import services
+from accounts.conf import TwoFactorMode, conf
+from accounts.flows import factors
+from accounts.flows.credentials import credentials_changed
 from accounts.admin_site import reauthenticate_url, signed_in_at
 from accounts.errors import ReauthenticationRequired
 from accounts.models import TwoFactorChallenge, User
@@ -35,14 +36,14 @@ class UserAdmin(DjangoUserAdmin):
     inlines = [UserSessionInline]
     actions = ["revoke_all_sessions", "disable_two_factor"]
 
-    # --- credentials changed through the admin: the one rule (accounts.services.credentials_changed) ---
+    # --- credentials changed through the admin: the one rule (accounts.flows.credentials.credentials_changed) ---
 
     def save_model(self, request, obj, form, change):
         deactivated = change and "is_active" in form.changed_data and not obj.is_active
         with transaction.atomic():
             super().save_model(request, obj, form, change)
             if deactivated:
-                services.credentials_changed(user=obj, reason=Session.RevokeReason.DEACTIVATED,
+                credentials_changed(user=obj, reason=Session.RevokeReason.DEACTIVATED,
                                              revoked_by=staff_identity(request), via=audit.Via.ADMIN)
 
     def user_change_password(self, request, id, form_url=""):
@@ -52,7 +53,7 @@ class UserAdmin(DjangoUserAdmin):
             response = super().user_change_password(request, id, form_url)
             user = User.objects.filter(pk=unquote(id)).first()
             if user is not None and epoch_before is not None and user.auth_epoch != epoch_before:
-                services.credentials_changed(user=user, reason=Session.RevokeReason.PASSWORD_SET,
+                credentials_changed(user=user, reason=Session.RevokeReason.PASSWORD_SET,
                                              revoked_by=staff_identity(request), via=audit.Via.ADMIN)
         return response
 
@@ -63,7 +64,7 @@ class UserAdmin(DjangoUserAdmin):
     def get_actions(self, request):
         actions = super().get_actions(request)
         # The per-user switch only means something when 2FA is optional.
-        if settings.AUTH_2FA != services.TwoFactorMode.OPTIONAL:
+        if conf.two_factor_mode != TwoFactorMode.OPTIONAL:
             actions.pop("disable_two_factor", None)
         return actions
 
@@ -94,7 +95,7 @@ class UserAdmin(DjangoUserAdmin):
         users = list(queryset.filter(two_factor_enabled=True))
         try:
             for user in users:
-                services.disable_two_factor(
+                factors.disable_two_factor(
                     user=user, by=staff_identity(request), signed_in_at=signed_in_at(request), ip=client_ip(request),
                     user_agent=user_agent(request), via=AuthEvent.Via.ADMIN,
                 )

@@ -4,7 +4,7 @@ The admin's door is the API's door (DESIGN.md, "Staff and the admin").
 Django's stock admin login takes a password alone — no second factor, no
 rate limit, no audit event — and behind it a staff member revokes anyone's
 sessions and switches off anyone's second factor. Here staff sign in through
-the login service the API uses (``accounts.services.login`` with
+the login service the API uses (``accounts.flows.login.login`` with
 ``staff=True``, then ``complete_two_factor_login``), under the API's rate
 limits on the same counters, with the same audit events marked ``via:
 admin``: email + password, then their second factor unless ``AUTH_2FA=off``.
@@ -37,7 +37,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import services
+from accounts.flows import challenges, login
+from accounts.flows.credentials import credentials_changed
 from accounts.errors import (
     ChallengeExpired,
     ChallengeInvalid,
@@ -164,12 +165,12 @@ class AdminSite(admin.AdminSite):
         # The API's scopes and keys: one budget per email, whichever door the guesses come through.
         enforce_login_email_limits(request, email)
         try:
-            result = services.login(email=email, password=form.cleaned_data["password"], ip=ip,
+            result = login.login(email=email, password=form.cleaned_data["password"], ip=ip,
                                     user_agent=user_agent(request), via=VIA, staff=True)
         except InvalidCredentials as refused:
             form.add_error(None, refused.detail)
             return None
-        if isinstance(result, services.TwoFactorPending):
+        if isinstance(result, challenges.TwoFactorPending):
             request.session[CHALLENGE_KEY] = result.challenge
             return self._redirect_keeping_next(request, "admin:login_two_factor")
         return self._signed_in(request, result)
@@ -204,7 +205,7 @@ class AdminSite(admin.AdminSite):
             return None
         enforce_rate_limit(request, "two_factor_challenge", challenge)
         try:
-            issued = services.complete_two_factor_login(challenge=challenge, code=form.cleaned_data["code"], ip=ip,
+            issued = login.complete_two_factor_login(challenge=challenge, code=form.cleaned_data["code"], ip=ip,
                                                         user_agent=user_agent(request), via=VIA)
         except InvalidCode as wrong:
             form.add_error("code", wrong.detail)
@@ -214,7 +215,7 @@ class AdminSite(admin.AdminSite):
     def _resend(self, request, challenge: str) -> HttpResponseRedirect:
         """The API's login/2fa/resend view, for a button."""
         enforce_ip_rate_limit(request, "resend_ip")
-        services.resend_two_factor_code(challenge=challenge)
+        challenges.resend_two_factor_code(challenge=challenge)
         messages.info(request, "A new code is on its way; the previous one no longer works.")
         return HttpResponseRedirect(request.get_full_path())
 
@@ -255,7 +256,7 @@ class AdminSite(admin.AdminSite):
         with transaction.atomic():
             response = super().password_change(request, extra_context)
             if request.user.auth_epoch != epoch_before:
-                services.credentials_changed(
+                credentials_changed(
                     user=request.user, reason=Session.RevokeReason.PASSWORD_CHANGE,
                     keep_session_id=request.session.get(SESSION_ID_KEY), ip=client_ip(request),
                     user_agent=user_agent(request), via=VIA,

@@ -11,7 +11,7 @@ web host spends from one budget):
 
 - wrong answers: ``RATE_LIMITS["two_factor_account_failures"]`` (10 an hour:
   240 guesses a day at most, 0.7 % of the code space in 30 days). The answer
-  that spends the last one pauses the account (``services``): every open
+  that spends the last one pauses the account (``flows.challenges.pause``): every open
   challenge ends, the owner is mailed, and neither a code nor a new login is
   taken until the window is over (429 ``two_factor_cooldown``);
 - code emails: ``RATE_LIMITS["two_factor_account_emails"]`` (10 an hour),

@@ -12,7 +12,7 @@ first trips that cap has the owner told, by a notice queued for any email,
 known or not, so the answer does not say which emails have accounts.
 """
 
-from accounts import services
+from accounts.flows.passwords import warn_of_sign_in_attempts
 from accounts.addresses import normalize_email
 from authsvc.net import client_ip
 from authsvc.ratelimits import enforce_rate_limit, ip_key
@@ -24,4 +24,4 @@ def enforce_login_email_limits(request, email: str) -> None:
     # The network, not the address, as for every per-IP limit (ratelimits.ip_key).
     enforce_rate_limit(request, "login_email_ip", f"{email}|{ip_key(client_ip(request))}")
     enforce_rate_limit(request, "login_email", email,
-                       on_first_refusal=lambda: services.warn_of_sign_in_attempts(email=email))
+                       on_first_refusal=lambda: warn_of_sign_in_attempts(email=email))

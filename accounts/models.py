@@ -75,7 +75,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     # admin's forms, ``manage.py changepassword``, a shell — every session
     # issued before ends at that moment, and reactivating the account brings
     # none of them back. This is the data behind the rule; the services still
-    # revoke the sessions by name for the audit trail (accounts.services).
+    # revoke the sessions by name for the audit trail
+    # (accounts.flows.credentials.credentials_changed).
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -104,6 +105,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.email = normalize_email(self.email)
 
 
+class TwoFactorChallengeQuerySet(models.QuerySet):
+    def taking_codes(self, now):
+        """The challenges a code may still be sent for and tried on: not consumed, not expired, not locked."""
+        return self.filter(consumed_at__isnull=True, expires_at__gt=now, attempts__lt=TwoFactorChallenge.MAX_ATTEMPTS)
+
+
 class TwoFactorChallenge(models.Model):
     """
     One pending two-step login: the password was right, the emailed code is
@@ -123,12 +130,14 @@ class TwoFactorChallenge(models.Model):
     # The code email that login or resend asked for and no worker has sent
     # yet; its task carries this id. The worker claims it with a conditional
     # UPDATE, so a redelivered or superseded task message sends nothing
-    # (``accounts.services.send_two_factor_code``).
+    # (``accounts.notifications.send_two_factor_code``).
     pending_send = models.UUIDField(null=True, blank=True, editable=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     consumed_at = models.DateTimeField(null=True, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True, default="")
+
+    objects = TwoFactorChallengeQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["expires_at"], name="challenge_expires")]

@@ -1,13 +1,21 @@
-"""Celery adapters over accounts.services: the emails, sent by a worker."""
+"""
+The account emails as Celery tasks: adapters over ``accounts.notifications``,
+run by a worker, and ``enqueue``, how the flows queue them once their
+transaction commits (STYLE 9).
+"""
 
 import contextlib
 import logging
 
 from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
-from django.conf import settings
+from django.db import transaction
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
-from accounts import emails, services
+from accounts import emails, notifications
+from accounts.conf import conf
+from accounts.errors import EmailUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +47,7 @@ def _retried_when_transient(task: Task):
             logger.error("%s failed on attempt %d of %d: %s; giving up", task.name, attempt, tries, failure)
             raise
         countdown = get_exponential_backoff_interval(
-            factor=settings.EMAIL_RETRY_BACKOFF, retries=task.request.retries, maximum=EMAIL_RETRY_BACKOFF_MAX,
+            factor=conf.email_retry_backoff, retries=task.request.retries, maximum=EMAIL_RETRY_BACKOFF_MAX,
             full_jitter=True,
         )
         logger.warning("%s failed on attempt %d of %d: %s; retrying in %d s", task.name, attempt, tries, failure,
@@ -50,28 +58,41 @@ def _retried_when_transient(task: Task):
 @shared_task(bind=True, name="accounts.tasks.send_two_factor_code")
 def send_two_factor_code(self: Task, challenge_id: str, send_id: str) -> bool:
     with _retried_when_transient(self):
-        return services.send_two_factor_code(challenge_id=challenge_id, send_id=send_id)
+        return notifications.send_two_factor_code(challenge_id=challenge_id, send_id=send_id)
 
 
 @shared_task(bind=True, name="accounts.tasks.send_password_reset")
 def send_password_reset(self: Task, email: str) -> None:
     with _retried_when_transient(self):
-        services.send_password_reset_email(email=email)
+        notifications.send_password_reset_email(email=email)
 
 
 @shared_task(bind=True, name="accounts.tasks.send_password_changed_notice")
 def send_password_changed_notice(self: Task, user_id: int, how: str, revoked: int) -> None:
     with _retried_when_transient(self):
-        services.send_password_changed_email(user_id=user_id, how=how, revoked=revoked)
+        notifications.send_password_changed_email(user_id=user_id, how=how, revoked=revoked)
 
 
 @shared_task(bind=True, name="accounts.tasks.send_sign_in_attempts_notice")
 def send_sign_in_attempts_notice(self: Task, email: str) -> None:
     with _retried_when_transient(self):
-        services.send_sign_in_attempts_email(email=email)
+        notifications.send_sign_in_attempts_email(email=email)
 
 
 @shared_task(bind=True, name="accounts.tasks.send_two_factor_paused_notice")
 def send_two_factor_paused_notice(self: Task, user_id: int, retry_after: int) -> None:
     with _retried_when_transient(self):
-        services.send_two_factor_paused_email(user_id=user_id, retry_after=retry_after)
+        notifications.send_two_factor_paused_email(user_id=user_id, retry_after=retry_after)
+
+
+def enqueue(task: Task, *args) -> None:
+    """Queue ``task`` once the surrounding transaction commits; a broker that is down is a 503, not a 500."""
+
+    def send() -> None:
+        try:
+            task.delay(*args)
+        except (KombuError, RedisError, OSError) as exc:
+            # Logged once, as every 503 is, by the exception handler.
+            raise EmailUnavailable() from exc
+
+    transaction.on_commit(send)

@@ -3,7 +3,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts.flows import challenges, factors, login, passwords, registration
 from accounts.errors import ChallengeMissing
 from accounts.limits import enforce_login_email_limits
 from accounts.models import normalize_email
@@ -67,7 +67,7 @@ class RegisterView(PublicAPIView):
         enforce_ip_rate_limit(request, "register_ip")
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.register_user(**serializer.validated_data)
+        user = registration.register_user(**serializer.validated_data)
         return Response(RegisteredUserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -92,13 +92,13 @@ class LoginView(PublicAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         enforce_login_email_limits(request, data["email"])
-        result = services.login(email=data["email"], password=data["password"], ip=ip, user_agent=user_agent(request))
-        if isinstance(result, services.TwoFactorPending):
+        result = login.login(email=data["email"], password=data["password"], ip=ip, user_agent=user_agent(request))
+        if isinstance(result, challenges.TwoFactorPending):
             return self._pending(result, data["transport"])
         return token_response(result, data["transport"])
 
     @staticmethod
-    def _pending(pending: services.TwoFactorPending, transport: str) -> Response:
+    def _pending(pending: challenges.TwoFactorPending, transport: str) -> Response:
         body = {"two_factor_required": True, "expires_in": pending.expires_in}
         if transport == Transport.BODY:
             body["challenge"] = pending.challenge
@@ -127,7 +127,7 @@ class TwoFactorLoginView(PublicAPIView):
         data = serializer.validated_data
         secret = _challenge_secret(request, data.get("challenge"))
         enforce_rate_limit(request, "two_factor_challenge", secret)
-        issued = services.complete_two_factor_login(
+        issued = login.complete_two_factor_login(
             challenge=secret, code=data["code"], ip=client_ip(request), user_agent=user_agent(request)
         )
         response = token_response(issued, data["transport"])
@@ -148,7 +148,7 @@ class TwoFactorResendView(PublicAPIView):
         enforce_ip_rate_limit(request, "resend_ip")
         serializer = TwoFactorResendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.resend_two_factor_code(challenge=_challenge_secret(request, serializer.validated_data.get("challenge")))
+        challenges.resend_two_factor_code(challenge=_challenge_secret(request, serializer.validated_data.get("challenge")))
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
@@ -173,8 +173,8 @@ class PasswordChangeView(APIView):
         enforce_rate_limit(request, "password_check_user", str(request.user.pk))
         serializer = PasswordChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.change_password(user=request.user, current_session_id=request.auth.session_id,
-                                 ip=client_ip(request), user_agent=user_agent(request), **serializer.validated_data)
+        passwords.change_password(user=request.user, current_session_id=request.auth.session_id,
+                                  ip=client_ip(request), user_agent=user_agent(request), **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -189,7 +189,7 @@ class PasswordResetView(PublicAPIView):
         serializer = PasswordResetSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         enforce_rate_limit(request, "reset_email", normalize_email(serializer.validated_data["email"]))
-        services.request_password_reset(**serializer.validated_data)
+        passwords.request_password_reset(**serializer.validated_data)
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
@@ -203,7 +203,7 @@ class PasswordResetConfirmView(PublicAPIView):
         enforce_ip_rate_limit(request, "reset_ip")
         serializer = PasswordResetConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.confirm_password_reset(ip=client_ip(request), user_agent=user_agent(request),
+        passwords.confirm_password_reset(ip=client_ip(request), user_agent=user_agent(request),
                                         **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -223,7 +223,7 @@ class TwoFactorSwitchView(APIView):
         enforce_rate_limit(request, "password_check_user", str(request.user.pk))
         serializer = PasswordConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.set_two_factor(user=request.user, enabled=self.enabled, **serializer.validated_data)
+        factors.set_two_factor(user=request.user, enabled=self.enabled, **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -211,7 +211,7 @@ CELERY_BEAT_SCHEDULE = {
 PURGE_FUNCTIONS = [
     "tokens.purge.purge_expired",
     "tokens.audit.purge_events",
-    "accounts.services.purge_challenges",
+    "accounts.purge.purge_challenges",
 ]
 # How long the audit trail (AuthEvent) is kept, in seconds (90 days).
 AUTH_EVENT_RETENTION = env.int("AUTH_EVENT_RETENTION", default=90 * 24 * 3600)

@@ -124,7 +124,7 @@ def test_production_log_lines_are_json_with_the_event_fields_and_the_request_id(
     by_message = {line["message"]: line for line in lines}
     registered = by_message["user registered"]
     assert {key: registered[key] for key in ("level", "logger", "user_id", "request_id")} == {
-        "level": "INFO", "logger": "accounts.services", "user_id": user_id, "request_id": "client-chosen.id:1_2",
+        "level": "INFO", "logger": "accounts.flows.registration", "user_id": user_id, "request_id": "client-chosen.id:1_2",
     }
     assert datetime.fromisoformat(registered["timestamp"]).utcoffset() == timedelta(0)
 
@@ -190,7 +190,7 @@ def test_a_server_error_is_logged_with_its_request_id_and_without_the_request_ob
     the response shows, and the traceback; Django's request object, whose
     repr holds the query string, is not serialised into the line.
     """
-    monkeypatch.setattr("accounts.services.login", crash)
+    monkeypatch.setattr("accounts.flows.login.login", crash)
 
     response = post_json(client, "/api/auth/login/?next=/secret-looking", {"email": "a@example.com", "password": "x"},
                          HTTP_X_REQUEST_ID="trace-500")
@@ -271,7 +271,7 @@ def too_many(client, headers):
 
 
 def server_error(client, headers):
-    with mock.patch("accounts.services.login", crash):
+    with mock.patch("accounts.flows.login.login", crash):
         return post_json(client, "/api/auth/login/", LOGIN, **headers)
 
 

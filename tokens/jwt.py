@@ -12,16 +12,18 @@ although only its ``jti`` and times are stored.
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import datetime_to_epoch
 
 from tokens.conf import conf
+from tokens.errors import TokenExpired, TokenInvalid
 
 # A JWT of ours is a few hundred bytes; refuse to even parse anything huge.
 MAX_TOKEN_LENGTH = 4096
@@ -94,3 +96,57 @@ class AccessJWT(SessionToken):
 class RefreshJWT(SessionToken):
     token_type = "refresh"
     lifetime = _ConfLifetime("refresh_ttl")
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    """A fresh access token and the refresh token that goes with it."""
+
+    access: str
+    access_expires_at: datetime
+    refresh: str
+    refresh_expires_at: datetime
+    session_id: uuid.UUID
+
+
+def decode(token_class: type[SessionToken], raw: str) -> SessionToken:
+    """Verify a raw JWT of the given kind, mapping every failure to one domain error."""
+    try:
+        return token_class(raw)
+    except ExpiredTokenError as exc:
+        raise TokenExpired() from exc
+    except TokenError as exc:
+        raise TokenInvalid() from exc
+
+
+def issue_pair(*, user_id: int, session_id: uuid.UUID, refresh_jti: uuid.UUID, refresh_issued_at: datetime,
+               refresh_expires_at: datetime, now: datetime) -> IssuedTokens:
+    """Sign an access token and the refresh token it goes with (whose record the caller stored)."""
+    # An access token never outlives the refresh token issued with it, so an
+    # idle session (newest refresh token expired) ends for both at once.
+    access_expires_at = min(now + conf.access_ttl, refresh_expires_at)
+    access = AccessJWT.encode(
+        user_id=user_id, session_id=session_id, jti=uuid.uuid4(),
+        issued_at=now, expires_at=access_expires_at,
+    )
+    refresh = RefreshJWT.encode(
+        user_id=user_id, session_id=session_id, jti=refresh_jti,
+        issued_at=refresh_issued_at, expires_at=refresh_expires_at,
+    )
+    return IssuedTokens(
+        access=access,
+        access_expires_at=access_expires_at,
+        refresh=refresh,
+        refresh_expires_at=refresh_expires_at,
+        session_id=session_id,
+    )
+
+
+def decode_any(raw: str) -> SessionToken | None:
+    """Either kind of token, verified; None if it is neither (logout takes whatever it is given)."""
+    for token_class in (AccessJWT, RefreshJWT):
+        try:
+            return token_class(raw)
+        except TokenError:
+            continue
+    return None

@@ -19,32 +19,35 @@ class SessionQuerySet(models.QuerySet):
         return self.annotate(has_live_refresh=Exists(live_refresh))
 
     @staticmethod
-    def _live(at) -> Q:
+    def live_q(at) -> Q:
         """
         The one definition of a live session, as a condition (on a queryset
         annotated by ``with_live_refresh``): not revoked, within the absolute
         lifetime, holding an unused refresh token that has not expired (a
         session whose newest refresh token expired has timed out), its user
-        active and still on the credentials epoch the session began in. The
-        hot path's SQL (tokens.services) states the same rule for one row;
-        tests/tokens/test_live_rule.py holds every form to it.
+        active and still on the credentials epoch the session began in.
+
+        Every list, filter and column of sessions uses it through the methods
+        below, and so does the purge; the hot paths' statements
+        (``tokens.store``) state it for one row. tests/tokens/test_live_rule.py
+        holds every form to the same answer in each case.
         """
         return Q(revoked_at__isnull=True, expires_at__gt=at, has_live_refresh=True, user__is_active=True,
                  auth_epoch=F(f"user__{AUTH_EPOCH_FIELD}"))
 
     def active(self, at):
         """The sessions live at ``at``."""
-        return self.with_live_refresh(at).filter(self._live(at))
+        return self.with_live_refresh(at).filter(self.live_q(at))
 
     def with_liveness(self, at):
         """Annotate ``is_live`` (the same rule as :meth:`active`), for lists that show every session."""
         return self.with_live_refresh(at).annotate(
-            is_live=ExpressionWrapper(self._live(at), output_field=models.BooleanField())
+            is_live=ExpressionWrapper(self.live_q(at), output_field=models.BooleanField())
         )
 
     def ended(self, at):
-        """Over at ``at`` without being revoked: past the absolute lifetime, or idle."""
-        return self.filter(revoked_at__isnull=True).exclude(pk__in=self.active(at).values("pk"))
+        """Not revoked, yet no longer live at ``at``: past the absolute lifetime, idle, or its user's credentials moved on."""
+        return self.with_live_refresh(at).filter(revoked_at__isnull=True).exclude(self.live_q(at))
 
 
 class Session(models.Model):

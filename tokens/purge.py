@@ -18,7 +18,8 @@ What goes, with the current time ``now``:
   ``REVOKED_RETENTION`` ago, after the refresh records that still point at
   them (a long-revoked session may keep unexpired ones when the retention is
   shorter than ``REFRESH_TOKEN_TTL``);
-- idle sessions: never revoked, and left with no refresh record at all once
+- idle sessions: never revoked, no longer live by the one rule
+  (``SessionQuerySet.ended``), and left with no refresh record at all once
   the expired ones are gone. No refresh can ever wake such a session (a
   rotation needs an unexpired record), and its access tokens died with its
   newest refresh token. Revoked sessions stay for the retention, as a record.
@@ -68,11 +69,11 @@ def purge_expired(*, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False
     now = now or timezone.now()
     retention_cutoff = now - conf.revoked_retention
     dead = Q(expires_at__lt=now) | Q(revoked_at__lt=retention_cutoff)
-    # Only a pre-filter, to spare per-session probes: the newest refresh
-    # token of a session was issued at its last use, so it cannot have
-    # expired unless that use is older than the refresh lifetime.
-    # ``_without_records`` is what decides.
-    idle = Q(revoked_at__isnull=True, last_used_at__lt=now - conf.refresh_ttl)
+    # The live-session rule decides which unrevoked sessions are over; the
+    # pre-filter only spares it a probe of every live session: the newest
+    # refresh token of a session was issued at its last use, so it cannot
+    # have expired unless that use is older than the refresh lifetime.
+    idle = Session.objects.filter(last_used_at__lt=now - conf.refresh_ttl).ended(now)
 
     if dry_run:
         return _count_dead_rows(now=now, dead=dead, idle=idle)
@@ -89,7 +90,7 @@ def purge_expired(*, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False
         kind=REFRESH_TOKENS,
     )
     batches.delete(_without_records(Session.objects.filter(dead)), kind=SESSIONS)
-    batches.delete(_without_records(Session.objects.filter(idle)), kind=SESSIONS)
+    batches.delete(_without_records(idle), kind=SESSIONS)
     logger.info("expired tokens purged", extra={"counts": counts})
     return counts
 
@@ -128,7 +129,7 @@ def _without_records(sessions: QuerySet) -> QuerySet:
     return sessions.alias(any_record=Subquery(any_record)).filter(any_record__isnull=True)
 
 
-def _count_dead_rows(*, now: datetime, dead: Q, idle: Q) -> dict[str, int]:
+def _count_dead_rows(*, now: datetime, dead: Q, idle: QuerySet) -> dict[str, int]:
     """What ``purge_expired`` would delete now, counted in the database (disjoint sets, nothing loaded)."""
     live_record = RefreshToken.objects.filter(session=OuterRef("pk"), expires_at__gte=now)
     dead_sessions = Session.objects.filter(dead)
@@ -136,7 +137,7 @@ def _count_dead_rows(*, now: datetime, dead: Q, idle: Q) -> dict[str, int]:
         REFRESH_TOKENS: RefreshToken.objects.filter(expires_at__lt=now).count()
         + RefreshToken.objects.filter(expires_at__gte=now, session__in=dead_sessions.values("pk")).count(),
         SESSIONS: dead_sessions.count()
-        + Session.objects.filter(idle, expires_at__gte=now).filter(~Exists(live_record)).count(),
+        + idle.filter(expires_at__gte=now).filter(~Exists(live_record)).count(),
     }
 
 

@@ -5,7 +5,7 @@ from rest_framework.response import Response
 
 from tokens.cookies import set_auth_cookies
 from tokens.serializers import BodyTokensSerializer, CookieTokensSerializer, Transport
-from tokens.services import IssuedTokens
+from tokens.jwt import IssuedTokens
 
 
 def no_store(response: Response) -> Response:

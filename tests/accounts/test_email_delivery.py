@@ -29,7 +29,8 @@ from django.db import connection, connections
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from accounts import emails, services
+from accounts import emails
+from accounts.flows import challenges
 from accounts.models import TwoFactorChallenge
 from authsvc import celery_app
 from tests.accounts.conftest import code_from_outbox
@@ -385,7 +386,7 @@ def test_a_failed_send_is_not_put_back_once_a_newer_code_was_sent(api, user, set
 
     def resend_meanwhile():
         try:
-            services.resend_two_factor_code(challenge=challenge)  # its eager task mails through the server
+            challenges.resend_two_factor_code(challenge=challenge)  # its eager task mails through the server
         finally:
             connections.close_all()
 

@@ -17,7 +17,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
-from accounts import services
+from accounts.flows import registration
 from accounts.addresses import INVALID, MIXED_SCRIPTS
 from accounts.models import User
 from authsvc.errors import FieldErrors
@@ -185,7 +185,7 @@ def test_a_look_alike_check_costs_one_query(make_user, django_assert_num_queries
 
     with django_assert_num_queries(1):
         with pytest.raises(FieldErrors) as refused:
-            services.register_user(email="alice@аррӏе.com", password=PASSWORD)
+            registration.register_user(email="alice@аррӏе.com", password=PASSWORD)
     assert refused.value.errors == {"email": [LOOKALIKE]}
 
 

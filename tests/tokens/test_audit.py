@@ -132,7 +132,7 @@ def test_events_older_than_the_retention_are_purged(user, settings):
 
 
 def test_dead_two_factor_challenges_are_purged(api, user, settings, capture):
-    from accounts.services import purge_challenges
+    from accounts.purge import purge_challenges
 
     settings.AUTH_2FA = "required"
     for _ in range(3):

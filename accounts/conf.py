@@ -1,0 +1,58 @@
+"""
+Account settings, read from ``django.conf.settings`` on every access so that
+``override_settings`` and the pytest ``settings`` fixture take effect
+(STYLE 8). Misconfiguration is refused by ``accounts.checks``.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+
+from authsvc import ratelimits
+
+
+class TwoFactorMode:
+    """The values of ``AUTH_2FA``."""
+
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    OFF = "off"
+
+
+class AccountSettings:
+    @property
+    def two_factor_mode(self) -> str:
+        return settings.AUTH_2FA
+
+    @property
+    def code_ttl(self) -> int:
+        """Seconds a login's emailed code (and its challenge) stays valid."""
+        return settings.TWO_FACTOR_CODE_TTL
+
+    @property
+    def resend_cooldown(self) -> timedelta:
+        return timedelta(seconds=settings.TWO_FACTOR_RESEND_COOLDOWN)
+
+    @property
+    def max_open_challenges(self) -> int:
+        return settings.TWO_FACTOR_MAX_OPEN_CHALLENGES
+
+    @property
+    def password_reset_url(self) -> str:
+        return settings.PASSWORD_RESET_URL
+
+    @property
+    def reauth_max_age(self) -> timedelta:
+        return timedelta(seconds=settings.ADMIN_REAUTH_MAX_AGE)
+
+    @property
+    def email_retry_backoff(self) -> float:
+        return settings.EMAIL_RETRY_BACKOFF
+
+    @staticmethod
+    def rate(scope: str) -> tuple[int, int]:
+        """``(requests, seconds)`` of the rate limit ``scope`` (``RATE_LIMITS``)."""
+        return ratelimits.parse_rate(settings.RATE_LIMITS[scope])
+
+
+conf = AccountSettings()

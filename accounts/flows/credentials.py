@@ -1,0 +1,65 @@
+"""Checking a password, and the one rule for "credentials changed"."""
+
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+
+from accounts.errors import InvalidCredentials, InvalidPassword
+from accounts.models import User, normalize_email
+from authsvc.errors import FieldErrors
+from tokens import audit
+from tokens.services import keep_session_across_credentials_change, revoke_all_sessions
+
+
+def validated_password(password: str, user: User, field: str = "password") -> str:
+    """``password`` if Django's password validators accept it for ``user``, else a 400 on ``field``."""
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise FieldErrors({field: list(exc.messages)}) from exc
+    return password
+
+
+def check_credentials(*, email: str, password: str) -> User:
+    """
+    The active user with this email and password, or ``InvalidCredentials``.
+
+    Unknown email, wrong password and inactive account are one answer, and an
+    unknown email still pays for one password hash, so neither the body nor
+    the timing tells an attacker which emails have accounts (OWASP
+    Authentication Cheat Sheet, "Authentication Responses").
+    """
+    user = get_user_model().objects.filter(email=normalize_email(email)).first()
+    if user is None:
+        get_user_model()().set_password(password)
+        raise InvalidCredentials()
+    if not user.check_password(password) or not user.is_active:
+        raise InvalidCredentials(user_id=user.pk)
+    return user
+
+
+def confirm_password(user: User, password: str) -> None:
+    """A signed-in user proves it is them before changing their protection: 400 ``invalid_password`` if not."""
+    if not user.check_password(password):
+        raise InvalidPassword()
+
+
+def credentials_changed(*, user: User, reason: str, keep_session_id: uuid.UUID | None = None, revoked_by: str = "",
+                        ip: str | None = None, user_agent: str = "", via: str = audit.Via.API) -> int:
+    """
+    The one rule for "credentials changed": once a password is set (by the
+    user, a reset link or staff) or the account is deactivated, every session
+    of the user ends — API and admin alike — except ``keep_session_id``, the
+    session a user changed their own password from. Call it in the
+    transaction that saved the change. Returns how many sessions were revoked.
+
+    The saved change has already moved ``User.auth_epoch`` on, which ends the
+    sessions for the token checks whatever the door (a shell included); this
+    revokes them by name, for the audit trail, the admin and the user's list.
+    """
+    if keep_session_id is not None:
+        keep_session_across_credentials_change(session_id=keep_session_id, user=user)
+    return revoke_all_sessions(user_id=user.pk, reason=reason, except_session_id=keep_session_id,
+                               revoked_by=revoked_by, ip=ip, user_agent=user_agent, via=via)

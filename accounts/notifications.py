@@ -1,0 +1,148 @@
+"""
+The emails an account receives, composed and sent in the worker (the Celery
+adapters in ``accounts.tasks`` call these): the sign-in code, the reset
+link, and the notices of a changed password and of an account under attack.
+A code or a reset token is made here, in the worker, so it never travels
+through the broker and exists only in the email. An account that is gone by
+the time the task runs gets nothing.
+"""
+
+import logging
+import uuid
+
+from django.contrib.auth.tokens import default_token_generator
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from accounts import budgets, codes, emails
+from accounts.conf import conf
+from accounts.models import TwoFactorChallenge, User, normalize_email
+
+logger = logging.getLogger(__name__)
+
+
+def send_two_factor_code(*, challenge_id: uuid.UUID | str, send_id: uuid.UUID | str) -> bool:
+    """
+    Send the code email that login or resend asked for as ``send_id``, once.
+
+    The send is claimed first, by a conditional ``UPDATE`` that stores the
+    new code's keyed hash: a task message delivered twice (late
+    acknowledgement after a lost worker, Redis's visibility timeout), one
+    superseded by a newer resend, or one for a challenge that no longer takes
+    codes claims nothing and sends nothing, so it never mails a second code
+    that silently replaces the first. If the email cannot be sent, the claim
+    is given back for the task's retry. False when there was nothing to send.
+
+    A worker killed between the claim and the end of the SMTP exchange loses
+    that one email (its redelivered message finds the send taken) and the
+    user asks for another with resend: at most once, because sending twice
+    would mail two different codes, the second killing the first.
+    """
+    challenge_id, send_id = uuid.UUID(str(challenge_id)), uuid.UUID(str(send_id))
+    challenge = TwoFactorChallenge.objects.select_related("user").filter(pk=challenge_id).first()
+    code = codes.new_code()
+    code_hash = codes.hash_code(challenge_id, code)
+    if challenge is None or not _claim_code_send(challenge_id, send_id=send_id, code_hash=code_hash):
+        logger.info("two-factor code send skipped: already sent, superseded or challenge closed",
+                    extra={"challenge_id": str(challenge_id)})
+        return False
+    try:
+        emails.send(
+            to=challenge.user.email,
+            subject="Your sign-in code",
+            template="two_factor_code",
+            context={"code": code, "minutes": max(1, conf.code_ttl // 60)},
+        )
+    except BaseException:
+        # Whatever stopped it (an SMTP refusal, a timeout, the worker shutting
+        # down), this email was not sent: it is pending again.
+        _release_code_send(challenge_id, send_id=send_id, code_hash=code_hash)
+        raise
+    logger.info("two-factor code sent", extra={"challenge_id": str(challenge_id)})
+    return True
+
+
+def _claim_code_send(challenge_id: uuid.UUID, *, send_id: uuid.UUID, code_hash: str) -> bool:
+    """
+    Take the pending send ``send_id`` and store the hash of the code about to
+    be mailed, in one conditional ``UPDATE`` on the row's own columns: of two
+    deliveries of one task message exactly one wins, and the code sent before
+    keeps working until a new one is actually sent.
+    """
+    return bool(
+        TwoFactorChallenge.objects.taking_codes(timezone.now()).filter(pk=challenge_id, pending_send=send_id)
+        .update(code_hash=code_hash, pending_send=None)
+    )
+
+
+def _release_code_send(challenge_id: uuid.UUID, *, send_id: uuid.UUID, code_hash: str) -> bool:
+    """
+    Make ``send_id`` pending again after its email failed, so the retry sends
+    it; unless something newer happened since the claim: a resend asked for
+    another email (a send is pending) or already sent it (the code hash
+    changed). Putting the old send back then would mail a second code.
+    """
+    return bool(
+        TwoFactorChallenge.objects.filter(pk=challenge_id, pending_send__isnull=True, code_hash=code_hash)
+        .update(pending_send=send_id)
+    )
+
+
+def _active_account(email: str) -> User | None:
+    return User.objects.filter(email=normalize_email(email), is_active=True).first()
+
+
+def send_password_reset_email(*, email: str) -> None:
+    """
+    Make the reset token and email the link. Django's token generator hashes
+    the password and last login into the token, so it dies once used or once
+    the password changes, and after ``PASSWORD_RESET_TIMEOUT``.
+    """
+    user = _active_account(email)
+    if user is None:
+        logger.info("password reset requested for an unknown email")
+        return
+    link = conf.password_reset_url.format(
+        uid=urlsafe_base64_encode(force_bytes(user.pk)), token=default_token_generator.make_token(user)
+    )
+    emails.send(
+        to=user.email, subject="Reset your password", template="password_reset",
+        context={"email": user.email, "link": link},
+    )
+
+
+def send_password_changed_email(*, user_id: int, how: str, revoked: int) -> None:
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return
+    note = f"{revoked} other session(s) were signed out." if revoked else "No other session was signed in."
+    emails.send(
+        to=user.email, subject=f"Your password was {how}", template="password_changed",
+        context={"email": user.email, "how": how, "sessions_note": note},
+    )
+
+
+def send_sign_in_attempts_email(*, email: str) -> None:
+    """The per-email cap on password tries tripped (``accounts.limits``): tell the owner, if there is one."""
+    user = _active_account(email)
+    if user is None:
+        logger.info("sign-in attempts notice for an unknown email: nothing sent")
+        return
+    attempts, period = conf.rate("login_email")
+    emails.send(
+        to=user.email, subject="Someone is trying to sign in to your account", template="sign_in_attempts",
+        context={"email": user.email, "attempts": attempts, "minutes": max(1, period // 60)},
+    )
+
+
+def send_two_factor_paused_email(*, user_id: int, retry_after: int) -> None:
+    """The notice of a paused second factor (``flows.challenges.pause``): what happened and what to do; never a code."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return
+    failures, _ = conf.rate(budgets.WRONG_CODES)
+    emails.send(
+        to=user.email, subject="Too many wrong sign-in codes", template="two_factor_paused",
+        context={"email": user.email, "failures": failures, "minutes": max(1, -(-retry_after // 60))},
+    )
