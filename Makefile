@@ -28,8 +28,9 @@ run: migrate
 superuser: migrate
 	$(DEV_ENV) $(PY) manage.py createsuperuser
 
-## test: the whole suite (set DATABASE_URL / REDIS_URL to run it on PostgreSQL / Redis)
+## test: the import rules (.importlinter), then the whole suite (set DATABASE_URL / REDIS_URL to run it on PostgreSQL / Redis)
 test: install
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## bench: authsvc against a stock simplejwt peer on the local PostgreSQL + Redis (~10 min), writes bench/RESULTS.md

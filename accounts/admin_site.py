@@ -22,12 +22,12 @@ session and reaches no admin page.
 import logging
 from datetime import datetime
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
 from django.contrib.auth import login as django_login
 from django.contrib.auth import logout as django_logout
 from django.db import transaction
+from django.forms import Form
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -37,8 +37,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts.flows import challenges, login
-from accounts.flows.credentials import credentials_changed
+from accounts.admin_forms import CodeForm, PasswordForm
 from accounts.errors import (
     ChallengeExpired,
     ChallengeInvalid,
@@ -47,8 +46,9 @@ from accounts.errors import (
     InvalidCode,
     InvalidCredentials,
 )
+from accounts.flows import challenges, login
+from accounts.flows.credentials import credentials_changed
 from accounts.limits import enforce_login_email_limits
-from accounts.serializers import PASSWORD_MAX_LENGTH
 from authsvc.errors import TooManyRequests, Unavailable
 from authsvc.exceptions import describe_error
 from authsvc.net import client_ip, user_agent
@@ -70,25 +70,6 @@ REAUTH_PARAM = "reauth"
 
 # What ends a pending admin login: it starts again at the password.
 _CHALLENGE_OVER = (ChallengeInvalid, ChallengeExpired, ChallengeLocked, ChallengeUsed)
-
-
-class PasswordForm(forms.Form):
-    # ``username`` as in Django's admin login form (and password managers' saved admin logins); it holds the email.
-    username = forms.EmailField(
-        label="Email", max_length=254,
-        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "username"}),
-    )
-    password = forms.CharField(
-        label="Password", strip=False, max_length=PASSWORD_MAX_LENGTH,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
-
-
-class CodeForm(forms.Form):
-    code = forms.CharField(
-        label="Code", max_length=16,
-        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "one-time-code", "inputmode": "numeric"}),
-    )
 
 
 def signed_in_at(request) -> datetime | None:
@@ -274,7 +255,7 @@ class AdminSite(admin.AdminSite):
             return next_url
         return reverse("admin:index", current_app=self.name)
 
-    def _page(self, request, template: str, form: forms.Form, *, status: int = 200, refusal: str = "",
+    def _page(self, request, template: str, form: Form, *, status: int = 200, refusal: str = "",
               extra_context=None) -> TemplateResponse:
         request.current_app = self.name
         context = {
@@ -289,7 +270,7 @@ class AdminSite(admin.AdminSite):
         }
         return TemplateResponse(request, template, context, status=status)
 
-    def _refused(self, request, template: str, form: forms.Form, refused: TooManyRequests | Unavailable):
+    def _refused(self, request, template: str, form: Form, refused: TooManyRequests | Unavailable):
         """A rate-limited or unavailable step: the page again, with the refusal, its status and Retry-After."""
         response = self._page(request, template, form, status=refused.status, refusal=refused.detail)
         for header, value in refused.headers.items():
