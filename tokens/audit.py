@@ -6,11 +6,11 @@ is no parameter that could carry a secret.
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.utils import timezone
 
+from tokens.conf import conf
 from tokens.models import AuthEvent
 
 logger = logging.getLogger("authsvc.audit")
@@ -67,6 +67,6 @@ def purge_events(*, batch_size: int, dry_run: bool = False, now: datetime | None
     from tokens.purge import purge_queryset
 
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.AUTH_EVENT_RETENTION)
+    cutoff = now - conf.auth_event_retention
     return purge_queryset(AuthEvent.objects.filter(created_at__lt=cutoff), kind=AUTH_EVENTS,
                           batch_size=batch_size, dry_run=dry_run, on_progress=on_progress)

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
+from tokens.conf import conf
+
 
 @register(Tags.security, deploy=False)
 def check_token_settings(app_configs, **kwargs):
@@ -10,13 +12,15 @@ def check_token_settings(app_configs, **kwargs):
         value = getattr(settings, name)
         if not isinstance(value, int) or value <= 0:
             errors.append(Error(f"{name} must be a positive number of seconds.", id="tokens.E001"))
-    for name in ("REFRESH_REUSE_GRACE", "REVOKED_RETENTION"):
+    for name in ("REFRESH_REUSE_GRACE", "REVOKED_RETENTION", "AUTH_EVENT_RETENTION"):
         value = getattr(settings, name)
         if not isinstance(value, int) or value < 0:
             errors.append(Error(f"{name} must be zero or a positive number of seconds.", id="tokens.E002"))
     if settings.COOKIE_SAMESITE not in ("Lax", "Strict", "None"):
         errors.append(Error("COOKIE_SAMESITE must be 'Lax', 'Strict' or 'None'.", id="tokens.E003"))
-    if settings.COOKIE_SAMESITE == "None" and settings.COOKIE_SECURE is False:
+    if settings.COOKIE_SECURE not in (None, True, False):
+        errors.append(Error("COOKIE_SECURE must be True, False or None (Secure unless DEBUG).", id="tokens.E008"))
+    elif settings.COOKIE_SAMESITE == "None" and not conf.cookie_secure:
         errors.append(
             Error("COOKIE_SAMESITE='None' needs Secure cookies; browsers drop them otherwise.", id="tokens.E004")
         )

@@ -1,11 +1,26 @@
 """
-Token and cookie settings, read from ``django.conf.settings`` on every access
-so that ``override_settings`` and the pytest ``settings`` fixture take effect.
+Token, cookie and purge settings, read from ``django.conf.settings`` on every
+access so that ``override_settings`` and the pytest ``settings`` fixture take
+effect. The one place the tokens app reads its settings (``checks.py`` aside,
+which validates the raw values).
+
+``authsvc/settings.py`` imports :func:`secure_unless_debug` from here: nothing
+in this module may read a setting at import time.
 """
 
 from datetime import timedelta
 
 from django.conf import settings
+
+
+def secure_unless_debug(cookie_secure: bool | None, *, debug: bool) -> bool:
+    """
+    Whether cookies are Secure: ``COOKIE_SECURE`` when set, otherwise Secure
+    unless ``DEBUG``. The one rule: the auth cookies apply it when they are set
+    (:attr:`TokenSettings.cookie_secure`), the settings apply it once to
+    Django's own CSRF and session cookies.
+    """
+    return not debug if cookie_secure is None else cookie_secure
 
 
 class TokenSettings:
@@ -30,10 +45,22 @@ class TokenSettings:
         return timedelta(seconds=settings.REVOKED_RETENTION)
 
     @property
+    def auth_event_retention(self) -> timedelta:
+        return timedelta(seconds=settings.AUTH_EVENT_RETENTION)
+
+    @property
+    def purge_functions(self) -> list[str]:
+        """Dotted paths of the purges ``tokens.purge.purge_all`` runs."""
+        return list(settings.PURGE_FUNCTIONS)
+
+    @property
+    def purge_batch_size(self) -> int:
+        """Rows per DELETE statement of the purges."""
+        return settings.PURGE_BATCH_SIZE
+
+    @property
     def cookie_secure(self) -> bool:
-        if settings.COOKIE_SECURE is None:
-            return not settings.DEBUG
-        return settings.COOKIE_SECURE
+        return secure_unless_debug(settings.COOKIE_SECURE, debug=settings.DEBUG)
 
     @property
     def cookie_samesite(self) -> str:

@@ -3,9 +3,9 @@
 import logging
 
 from celery import shared_task
-from django.conf import settings
 from django.db import OperationalError
 
+from tokens.conf import conf
 from tokens.purge import purge_all
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,6 @@ logger = logging.getLogger(__name__)
 )
 def purge_expired() -> dict[str, int]:
     """Every purge in ``settings.PURGE_FUNCTIONS``; the counts per kind."""
-    counts = purge_all(batch_size=settings.PURGE_BATCH_SIZE)
+    counts = purge_all(batch_size=conf.purge_batch_size)
     logger.info("purge task done", extra={"counts": counts})
     return counts

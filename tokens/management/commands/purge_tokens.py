@@ -1,6 +1,6 @@
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from tokens.conf import conf
 from tokens.purge import purge_all
 
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, dry_run: bool, batch_size: int | None, **options):
-        batch_size = batch_size or settings.PURGE_BATCH_SIZE
+        batch_size = batch_size or conf.purge_batch_size
         if batch_size < 1:
             raise CommandError("The batch size must be at least 1.")
 

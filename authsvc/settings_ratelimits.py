@@ -1,0 +1,39 @@
+"""
+Rate limits (django-ratelimit syntax: count/period), counted in the cache.
+Read when used by ``authsvc/ratelimits.py``. Part of the settings:
+``authsvc/settings.py`` star-imports this module.
+"""
+
+import environ
+
+env = environ.Env()
+
+RATE_LIMITS = {
+    # Password guesses for one email: tight per (email, client network), so
+    # guesses from elsewhere cannot lock the owner out at hers; and a higher
+    # cap per email whatever the network, which bounds a botnet's guesses at
+    # one account (1,200 a day) and mails the owner when it trips.
+    "login_email_ip": env.str("RATELIMIT_LOGIN_EMAIL_IP", default="10/m"),
+    "login_email": env.str("RATELIMIT_LOGIN_EMAIL", default="50/h"),
+    "login_ip": env.str("RATELIMIT_LOGIN_IP", default="30/m"),
+    "two_factor_ip": env.str("RATELIMIT_2FA_IP", default="30/m"),
+    "two_factor_challenge": env.str("RATELIMIT_2FA_CHALLENGE", default="10/m"),
+    "resend_ip": env.str("RATELIMIT_RESEND_IP", default="10/m"),
+    "reset_email": env.str("RATELIMIT_RESET_EMAIL", default="5/h"),
+    "reset_ip": env.str("RATELIMIT_RESET_IP", default="20/h"),
+    "register_ip": env.str("RATELIMIT_REGISTER_IP", default="20/h"),
+    # Old-password checks behind an access token (password/change, 2fa/enable,
+    # 2fa/disable together), per user: a stolen token buys no guessing.
+    "password_check_user": env.str("RATELIMIT_PASSWORD_CHECK_USER", default="10/h"),
+    # Per-account budgets of the emailed second factor: wrong answers across
+    # all challenges (spent: every open challenge ends, no new one until the
+    # window is over, the owner is mailed), and code emails, logins and
+    # resends together.
+    "two_factor_account_failures": env.str("RATELIMIT_2FA_ACCOUNT_FAILURES", default="10/h"),
+    "two_factor_account_emails": env.str("RATELIMIT_2FA_ACCOUNT_EMAILS", default="10/h"),
+}
+# Per-IP limits count networks: an IPv6 client's /64, an IPv4 address.
+RATELIMIT_IPV4_PREFIX = env.int("RATELIMIT_IPV4_PREFIX", default=32)
+RATELIMIT_IPV6_PREFIX = env.int("RATELIMIT_IPV6_PREFIX", default=64)
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
