@@ -4,7 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import TwoFactorChallenge
-from tokens.purge import purge_queryset
+from authsvc.purge import purge_queryset
 
 CHALLENGES = "two_factor_challenges"
 

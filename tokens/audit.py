@@ -10,6 +10,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from authsvc.purge import purge_queryset
 from tokens.conf import conf
 from tokens.models import AuthEvent
 
@@ -64,8 +65,6 @@ def _log(event: AuthEvent) -> None:
 def purge_events(*, batch_size: int, dry_run: bool = False, now: datetime | None = None,
                  on_progress=None) -> dict[str, int]:
     """Delete events older than ``AUTH_EVENT_RETENTION`` (a ``PURGE_FUNCTIONS`` entry)."""
-    from tokens.purge import purge_queryset
-
     now = now or timezone.now()
     cutoff = now - conf.auth_event_retention
     return purge_queryset(AuthEvent.objects.filter(created_at__lt=cutoff), kind=AUTH_EVENTS,
