@@ -19,21 +19,32 @@ class SessionQuerySet(models.QuerySet):
         return self.annotate(has_live_refresh=Exists(live_refresh))
 
     @staticmethod
-    def live_q(at) -> Q:
+    def live_row_q(at) -> Q:
+        """
+        The part of the live rule that a session row and its user decide: not
+        revoked, within the absolute lifetime, the user active and still on
+        the credentials epoch the session began in. The hot paths
+        (``tokens.store``) compile their statements from it and need no more,
+        because a token's own ``exp`` already decides the rest: an access
+        token never outlives the refresh token issued with it, and a refresh
+        token is only exchanged before its own expiry.
+        """
+        return Q(revoked_at__isnull=True, expires_at__gt=at, user__is_active=True,
+                 auth_epoch=F(f"user__{AUTH_EPOCH_FIELD}"))
+
+    @classmethod
+    def live_q(cls, at) -> Q:
         """
         The one definition of a live session, as a condition (on a queryset
-        annotated by ``with_live_refresh``): not revoked, within the absolute
-        lifetime, holding an unused refresh token that has not expired (a
-        session whose newest refresh token expired has timed out), its user
-        active and still on the credentials epoch the session began in.
+        annotated by ``with_live_refresh``): :meth:`live_row_q`, and holding
+        an unused refresh token that has not expired (a session whose newest
+        refresh token expired has timed out).
 
         Every list, filter and column of sessions uses it through the methods
-        below, and so does the purge; the hot paths' statements
-        (``tokens.store``) state it for one row. tests/tokens/test_live_rule.py
-        holds every form to the same answer in each case.
+        below, and so does the purge; tests/tokens/test_live_rule.py holds
+        every form, the hot paths' included, to the same answer in each case.
         """
-        return Q(revoked_at__isnull=True, expires_at__gt=at, has_live_refresh=True, user__is_active=True,
-                 auth_epoch=F(f"user__{AUTH_EPOCH_FIELD}"))
+        return cls.live_row_q(at) & Q(has_live_refresh=True)
 
     def active(self, at):
         """The sessions live at ``at``."""

@@ -13,45 +13,35 @@ for RETURNING) and PostgreSQL both run. Values are bound through each field's
 ``get_db_prep_value`` and loaded through the backend's converters, as the ORM
 does, so they compare and load exactly as in a queryset.
 
-Both state the live-session rule for one row (``SessionQuerySet.live_q`` is
-the rule; tests/tokens/test_live_rule.py holds these statements to it, case
-by case). They leave out its "idle" part, which the token's own ``exp``
-already decides: an access token never outlives the refresh token issued with
-it, and a refresh token is only exchanged before its own expiry.
+The rule that decides whether a session is live is not written here: both
+statements embed SQL compiled, once per database, from
+``SessionQuerySet.live_row_q`` — the rule the querysets, the admin and the
+purge use — with placeholder values that each call replaces with its own
+(``_Compiled``). tests/tokens/test_live_rule.py holds them to it, case by case.
 """
 
 import functools
 import uuid
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
-from django.db.models import Field
+from django.db.models import Field, QuerySet
 from django.db.models.expressions import Col
 
-from tokens.models import AUTH_EPOCH_FIELD, RefreshToken, Session
-
-# The session ``s`` is live for its user ``u`` at %s (one row of the rule).
-_LIVE = "s.revoked_at IS NULL AND s.expires_at > %s AND u.{user_active} AND s.auth_epoch = u.{user_epoch}"
-
-_USER_OF_LIVE_SESSION = f"""
-SELECT {{user_columns}}
-FROM {{user}} u INNER JOIN {{session}} s ON s.user_id = u.{{user_pk}}
-WHERE s.id = %s AND s.user_id = %s AND {_LIVE}
-"""
+from tokens.models import RefreshToken, Session
 
 # The record's own columns decide the race, in the UPDATE's own WHERE:
 # PostgreSQL re-checks them on the newest row version after waiting for a
 # concurrent exchange of the same token to commit (it would not re-check a
 # condition on them inside a subquery). The session and its user are
-# checked in the same statement, so a refused refresh writes nothing.
-_MARK_USED = f"""
-UPDATE {{record}} SET used_at = %s, replaced_by = %s
-WHERE jti = %s AND session_id = %s AND used_at IS NULL AND expires_at > %s
-  AND EXISTS (
-    SELECT 1 FROM {{session}} s INNER JOIN {{user}} u ON u.{{user_pk}} = s.user_id
-    WHERE s.id = %s AND s.user_id = %s AND {_LIVE}
-  )
+# checked in the same statement ({live_session}: the compiled rule), so a
+# refused refresh writes nothing.
+_MARK_USED = """
+UPDATE {record} SET used_at = %s, replaced_by = %s
+WHERE jti = %s AND session_id = %s AND used_at IS NULL AND expires_at > %s AND EXISTS ({live_session})
 """
 
 _TOUCH_SESSION = "UPDATE {session} SET last_used_at = %s WHERE id = %s RETURNING expires_at"
@@ -93,31 +83,65 @@ def exchange_refresh_token(*, jti: uuid.UUID, session_id: uuid.UUID, user_id: in
     return expires_at
 
 
+class _Compiled:
+    """
+    A queryset's SQL, compiled once with placeholder values; each call binds
+    its own values in the placeholders' places. Compiling a queryset costs
+    far more than running it (the module docstring); binding is a list copy.
+    """
+
+    def __init__(self, queryset: QuerySet, alias: str, placeholders: dict[str, object]) -> None:
+        self.sql, params = queryset.query.get_compiler(using=alias).as_sql()
+        self._params = list(params)
+        self._slots = {
+            name: [i for i, param in enumerate(params) if type(param) is type(value) and param == value]
+            for name, value in placeholders.items()
+        }
+        missing = [name for name, places in self._slots.items() if not places]
+        if missing:
+            raise ImproperlyConfigured(f"The compiled statement lost its placeholders {missing}: {self.sql}")
+
+    def params(self, **values) -> list:
+        """The statement's parameters with ``values`` (already prepared for the database) in their places."""
+        params = self._params.copy()
+        for name, value in values.items():
+            for i in self._slots[name]:
+                params[i] = value
+        return params
+
+
+# Stand-ins for the values each call binds; chosen to match nothing else a statement holds.
+_SESSION = uuid.UUID("5e55104e-0000-4000-8000-000000000001")
+_USER = 987_654_321_012
+_NOW = datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt_timezone.utc)
+
+
 class _Statements:
     """The hot paths' statements for one database alias, with the binding and loading worked out once."""
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
+        connection = connections[alias]
         user_model = get_user_model()
-        qn = connections[alias].ops.quote_name
+        qn = connection.ops.quote_name
         self.user_fields: list[Field] = list(user_model._meta.concrete_fields)
         self.user_attnames = [field.attname for field in self.user_fields]
-        names = {
-            "session": qn(Session._meta.db_table),
-            "record": qn(RefreshToken._meta.db_table),
-            "user": qn(user_model._meta.db_table),
-            "user_pk": qn(user_model._meta.pk.column),
-            "user_active": qn(user_model._meta.get_field("is_active").column),
-            "user_epoch": qn(user_model._meta.get_field(AUTH_EPOCH_FIELD).column),
-            "user_columns": ", ".join(f"u.{qn(field.column)}" for field in self.user_fields),
-        }
         self.user_model = user_model
-        self._user_of_live_session = _USER_OF_LIVE_SESSION.format(**names)
-        self._mark_used = _MARK_USED.format(**names)
-        self._touch_session = _TOUCH_SESSION.format(**names)
-        self._record_successor = _RECORD_SUCCESSOR.format(**names)
         self._uuid_field = RefreshToken._meta.pk
         self._time_field = Session._meta.get_field("expires_at")
+        placeholders = {"session_id": self._uuid(_SESSION, connection), "user_id": _USER,
+                        "now": self._time(_NOW, connection)}
+        # The one rule for one session of one user, as the ORM writes it for this database.
+        live_session = Session.objects.filter(pk=_SESSION, user_id=_USER).filter(Session.objects.live_row_q(_NOW))
+        self._user_of_live_session = _Compiled(
+            live_session.values_list(*(f"user__{name}" for name in self.user_attnames)), alias, placeholders
+        )
+        live_subquery = _Compiled(live_session.values("pk"), alias, placeholders)
+        names = {"session": qn(Session._meta.db_table), "record": qn(RefreshToken._meta.db_table)}
+        self._mark_used = _MARK_USED.format(live_session=live_subquery.sql, **names)
+        self._live_subquery = live_subquery
+        self._touch_session = _TOUCH_SESSION.format(**names)
+        self._record_successor = _RECORD_SUCCESSOR.format(**names)
         self._user_loaders = [self._converters(field) for field in self.user_fields]
         self._time_loader = self._converters(self._time_field)
 
@@ -142,9 +166,11 @@ class _Statements:
 
     def user_of_live_session(self, session_id: uuid.UUID, user_id: int, now: datetime):
         connection = connections[self.alias]
+        statement = self._user_of_live_session
         with connection.cursor() as cursor:
-            cursor.execute(self._user_of_live_session,
-                           [self._uuid(session_id, connection), user_id, self._time(now, connection)])
+            cursor.execute(statement.sql, statement.params(
+                session_id=self._uuid(session_id, connection), user_id=user_id, now=self._time(now, connection),
+            ))
             row = cursor.fetchone()
         if row is None:
             return None
@@ -157,7 +183,7 @@ class _Statements:
         session, at = self._uuid(session_id, connection), self._time(now, connection)
         cursor.execute(self._mark_used, [
             at, self._uuid(successor_jti, connection), self._uuid(jti, connection), session, at,
-            session, user_id, at,
+            *self._live_subquery.params(session_id=session, user_id=user_id, now=at),
         ])
         return cursor.rowcount == 1
 

@@ -1,6 +1,8 @@
 """Transports, cookies, CSRF, CORS, logout and sessions through the HTTP API."""
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from tests.conftest import bearer
 from tokens.models import Session
@@ -35,7 +37,10 @@ def test_cookie_transport_sets_hardened_cookies_and_keeps_refresh_out_of_the_bod
     api, user, login, settings, debug, secure
 ):
     settings.DEBUG = debug
-    response = login(user, transport="cookie")
+    # The clock stands still, so Max-Age is exactly the lifetime: a second
+    # boundary between issuing and setting the cookie would round it down.
+    with time_machine.travel(timezone.now(), tick=False):
+        response = login(user, transport="cookie")
 
     body = response.json()
     assert set(body) == {"access", "access_expires_at", "session_id"}

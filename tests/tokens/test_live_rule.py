@@ -91,3 +91,41 @@ def test_every_form_agrees_that_an_idle_session_is_over(api, user, login, settin
         }
 
     assert answers == dict.fromkeys(answers, False)
+
+
+@pytest.fixture
+def stricter_rule(monkeypatch):
+    """The rule with one more condition (the session was started from 10.9.9.9), and the hot SQL rebuilt."""
+    from django.db.models import Q
+
+    from tokens import store
+    from tokens.models import SessionQuerySet
+
+    row_rule = SessionQuerySet.live_row_q
+    monkeypatch.setattr(SessionQuerySet, "live_row_q", staticmethod(lambda at: row_rule(at) & Q(ip="10.9.9.9")))
+    store._statements.cache_clear()
+    yield
+    store._statements.cache_clear()
+
+
+def test_the_hot_paths_follow_the_one_definition(api, user, tokens, stricter_rule):
+    """
+    The statements behind every request and every refresh are compiled from
+    ``SessionQuerySet.live_row_q``, not written beside it: change the rule and
+    both hot paths change with it (a copy of the rule in SQL would still let
+    this session through).
+    """
+    session = Session.objects.get(pk=tokens["session_id"])
+    assert session.ip != "10.9.9.9"
+    now = timezone.now()
+
+    answers = {
+        "SessionQuerySet.active": Session.objects.active(now).filter(pk=session.pk).exists(),
+        "access token (hot SQL)": api.get("/api/auth/me/", **bearer(tokens["access"])).status_code == 200,
+        "refresh (hot SQL)": api.post("/api/auth/refresh/", {"refresh": tokens["refresh"]},
+                                      format="json").status_code == 200,
+    }
+
+    assert answers == dict.fromkeys(answers, False)
+    Session.objects.filter(pk=session.pk).update(ip="10.9.9.9")
+    assert api.get("/api/auth/me/", **bearer(tokens["access"])).status_code == 200
