@@ -8,8 +8,17 @@ PASSWORD_MAX_LENGTH = 1024
 CHALLENGE_MAX_LENGTH = 128
 
 
-def password_field(**kwargs) -> serializers.CharField:
-    return serializers.CharField(
+class NewPasswordField(serializers.CharField):
+    """
+    A password the service will judge with Django's validators
+    (``AUTH_PASSWORD_VALIDATORS``); it parses like any other. Its schema
+    states their rules (authsvc/schema.py).
+    """
+
+
+def password_field(*, new: bool = False, **kwargs) -> serializers.CharField:
+    field_class = NewPasswordField if new else serializers.CharField
+    return field_class(
         max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True,
         style={"input_type": "password"}, **kwargs,
     )
@@ -24,7 +33,7 @@ def challenge_field() -> serializers.CharField:
 
 class RegisterSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
-    password = password_field()
+    password = password_field(new=True)
 
 
 class LoginSerializer(serializers.Serializer):
@@ -51,7 +60,7 @@ class TwoFactorResendSerializer(serializers.Serializer):
 
 class PasswordChangeSerializer(serializers.Serializer):
     old_password = password_field()
-    new_password = password_field()
+    new_password = password_field(new=True)
 
 
 class PasswordResetSerializer(serializers.Serializer):
@@ -61,7 +70,7 @@ class PasswordResetSerializer(serializers.Serializer):
 class PasswordResetConfirmSerializer(serializers.Serializer):
     uid = serializers.CharField(max_length=64)
     token = serializers.CharField(max_length=128)
-    new_password = password_field()
+    new_password = password_field(new=True)
 
 
 class PasswordConfirmSerializer(serializers.Serializer):

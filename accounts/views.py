@@ -22,10 +22,11 @@ from accounts.serializers import (
 )
 from authsvc.net import client_ip, user_agent
 from authsvc.ratelimits import enforce_ip_rate_limit, enforce_rate_limit
+from authsvc.schema import RETRY_AFTER
 from tokens.cookies import delete_private_cookie, set_private_cookie
 from tokens.responses import no_store, token_response
-from tokens.serializers import BodyTokensSerializer, ErrorSerializer, Transport
-from tokens.views import ERRORS_401, PublicAPIView
+from tokens.serializers import ErrorSerializer, TokensSerializer, Transport
+from tokens.views import ERRORS_401, ERRORS_403_CSRF, ERRORS_503, PublicAPIView
 
 # The challenge cookie only travels to the login endpoints (login/2fa/, login/2fa/resend/).
 CHALLENGE_COOKIE = "two_factor_auth"
@@ -40,10 +41,10 @@ ERRORS_429_2FA = {429: OpenApiResponse(
 LOGIN_RESPONSES = {
     200: PolymorphicProxySerializer(
         component_name="LoginResult",
-        serializers=[BodyTokensSerializer, TwoFactorPendingSerializer],
+        serializers=[TokensSerializer, TwoFactorPendingSerializer],
         resource_type_field_name=None,
     ),
-    400: ErrorSerializer, **ERRORS_401, **ERRORS_429_2FA,
+    400: ErrorSerializer, **ERRORS_401, **ERRORS_429_2FA, **ERRORS_503,
 }
 
 
@@ -60,7 +61,8 @@ class RegisterView(PublicAPIView):
         request=RegisterSerializer,
         responses={201: RegisteredUserSerializer,
                    400: OpenApiResponse(ErrorSerializer, description="invalid (with errors) or email_taken"),
-                   **ERRORS_429},
+                   **ERRORS_429, **ERRORS_503},
+        parameters=[RETRY_AFTER],
         auth=[],
     )
     def post(self, request):
@@ -83,7 +85,7 @@ class LoginView(PublicAPIView):
             "mailed when that one trips); with the right password, the account's code emails an hour "
             "(rate_limited) and its wrong codes an hour (two_factor_cooldown)."
         ),
-        request=LoginSerializer, responses=LOGIN_RESPONSES, auth=[],
+        request=LoginSerializer, responses=LOGIN_RESPONSES, parameters=[RETRY_AFTER], auth=[],
     )
     def post(self, request):
         ip = client_ip(request)
@@ -117,7 +119,8 @@ class TwoFactorLoginView(PublicAPIView):
                     "(5 wrong codes), challenge_used; 429 two_factor_cooldown once the account's wrong codes "
                     "for the hour are spent (every open challenge ends, the owner is mailed).",
         request=TwoFactorLoginSerializer,
-        responses={200: BodyTokensSerializer, 400: ErrorSerializer, **ERRORS_401, **ERRORS_429_2FA},
+        responses={200: TokensSerializer, 400: ErrorSerializer, **ERRORS_401, **ERRORS_429_2FA, **ERRORS_503},
+        parameters=[RETRY_AFTER],
         auth=[],
     )
     def post(self, request):
@@ -141,7 +144,8 @@ class TwoFactorResendView(PublicAPIView):
         description="The previous code stops working. One email per 30 s per challenge, and by default at most "
                     "10 code emails an hour per account, logins included (429 rate_limited with Retry-After).",
         request=TwoFactorResendSerializer,
-        responses={202: None, 400: ErrorSerializer, **ERRORS_401, **ERRORS_429},
+        responses={202: None, 400: ErrorSerializer, **ERRORS_401, **ERRORS_429, **ERRORS_503},
+        parameters=[RETRY_AFTER],
         auth=[],
     )
     def post(self, request):
@@ -153,7 +157,8 @@ class TwoFactorResendView(PublicAPIView):
 
 
 class MeView(APIView):
-    @extend_schema(summary="The current user", responses={200: UserSerializer, **ERRORS_401})
+    @extend_schema(summary="The current user", responses={200: UserSerializer, **ERRORS_401, **ERRORS_503},
+                   parameters=[RETRY_AFTER])
     def get(self, request):
         # Account data: no shared cache or back/forward store keeps it (RFC 9111 §5.2.2.5).
         return no_store(Response(UserSerializer(request.user).data))
@@ -166,7 +171,9 @@ class PasswordChangeView(APIView):
                     "is judged first (400 invalid with errors.new_password whatever the old one), then the old "
                     "(400 invalid_password). Old-password checks are limited per user, with 2fa/enable and "
                     "2fa/disable (429 rate_limited).",
-        request=PasswordChangeSerializer, responses={204: None, 400: ErrorSerializer, **ERRORS_401, **ERRORS_429},
+        request=PasswordChangeSerializer,
+        responses={204: None, 400: ErrorSerializer, **ERRORS_401, **ERRORS_403_CSRF, **ERRORS_429, **ERRORS_503},
+        parameters=[RETRY_AFTER],
     )
     def post(self, request):
         # Per user, whatever the address: a stolen access token buys no password guessing.
@@ -182,7 +189,8 @@ class PasswordResetView(PublicAPIView):
     @extend_schema(
         summary="Ask for a password reset email",
         description="Always 202, whether or not the email has an account.",
-        request=PasswordResetSerializer, responses={202: None, 400: ErrorSerializer, **ERRORS_429}, auth=[],
+        request=PasswordResetSerializer, responses={202: None, 400: ErrorSerializer, **ERRORS_429, **ERRORS_503},
+        parameters=[RETRY_AFTER], auth=[],
     )
     def post(self, request):
         enforce_ip_rate_limit(request, "reset_ip")
@@ -196,8 +204,11 @@ class PasswordResetView(PublicAPIView):
 class PasswordResetConfirmView(PublicAPIView):
     @extend_schema(
         summary="Set a new password from a reset link",
-        description="Revokes every session of the user. 400 reset_token_invalid for a bad, used or old link.",
-        request=PasswordResetConfirmSerializer, responses={204: None, 400: ErrorSerializer, **ERRORS_429}, auth=[],
+        description="Revokes every session of the user. 400 reset_token_invalid for a bad, used or old link; "
+                    "400 invalid with errors.new_password for a password the validators refuse.",
+        request=PasswordResetConfirmSerializer,
+        responses={204: None, 400: ErrorSerializer, **ERRORS_429, **ERRORS_503},
+        parameters=[RETRY_AFTER], auth=[],
     )
     def post(self, request):
         enforce_ip_rate_limit(request, "reset_ip")
@@ -214,8 +225,10 @@ class TwoFactorSwitchView(APIView):
     @extend_schema(
         request=PasswordConfirmSerializer,
         responses={204: None, 400: ErrorSerializer, **ERRORS_401,
-                   403: OpenApiResponse(ErrorSerializer, description="two_factor_enforced / two_factor_unavailable"),
-                   **ERRORS_429},
+                   403: OpenApiResponse(ErrorSerializer, description="two_factor_enforced / two_factor_unavailable, "
+                                        "or csrf_failed (credentials from a cookie without X-CSRFToken)"),
+                   **ERRORS_429, **ERRORS_503},
+        parameters=[RETRY_AFTER],
         description="Old-password checks are limited per user, with password/change (429 rate_limited).",
     )
     def post(self, request):

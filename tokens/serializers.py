@@ -53,6 +53,13 @@ class BodyTokensSerializer(CookieTokensSerializer):
     refresh_expires_at = serializers.DateTimeField()
 
 
+class TokensSerializer(CookieTokensSerializer):
+    """The schema of a token answer in either transport (renders nothing: see tokens/responses.py)."""
+
+    refresh = serializers.CharField(required=False, help_text="Body transport only.")
+    refresh_expires_at = serializers.DateTimeField(required=False, help_text="Body transport only.")
+
+
 class SessionSerializer(serializers.ModelSerializer):
     current = serializers.SerializerMethodField()
 

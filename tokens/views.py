@@ -10,13 +10,13 @@ from rest_framework.views import APIView
 from authsvc.errors import Unauthorized
 from authsvc.exceptions import exception_handler
 from authsvc.net import client_ip, user_agent
+from authsvc.schema import RETRY_AFTER
 from tokens import services
 from tokens.authentication import bearer_token, enforce_csrf
 from tokens.conf import conf
 from tokens.cookies import clear_auth_cookies
 from tokens.responses import no_store, token_response
 from tokens.serializers import (
-    BodyTokensSerializer,
     CsrfTokenSerializer,
     EmptySerializer,
     ErrorSerializer,
@@ -24,10 +24,20 @@ from tokens.serializers import (
     RefreshRequestSerializer,
     RevokedCountSerializer,
     SessionSerializer,
+    TokensSerializer,
     Transport,
 )
 
 ERRORS_401 = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated, or the token was refused.")}
+# An unsafe request whose credentials came from a cookie needs Django's CSRF header.
+ERRORS_403_CSRF = {403: OpenApiResponse(
+    ErrorSerializer, description="csrf_failed: credentials from a cookie, without a matching X-CSRFToken header.",
+)}
+# Any endpoint that reads the database or the cache (authsvc/exceptions.py).
+ERRORS_503 = {503: OpenApiResponse(
+    ErrorSerializer,
+    description="service_unavailable, with Retry-After: the database or the cache cannot be reached right now.",
+)}
 
 
 class PublicAPIView(APIView):
@@ -46,7 +56,8 @@ class RefreshView(PublicAPIView):
             "Codes: not_authenticated, token_invalid, token_expired, token_revoked, token_reused."
         ),
         request=RefreshRequestSerializer,
-        responses={200: BodyTokensSerializer, 400: ErrorSerializer, **ERRORS_401},
+        responses={200: TokensSerializer, 400: ErrorSerializer, **ERRORS_401, **ERRORS_403_CSRF, **ERRORS_503},
+        parameters=[RETRY_AFTER],
         auth=[],
     )
     def post(self, request):
@@ -77,10 +88,16 @@ class LogoutView(PublicAPIView):
         summary="End the current session",
         description=(
             "Revokes the session of the access token (header or cookie) or of the refresh token "
-            "(body or cookie) and clears the auth cookies. Idempotent: always 204."
+            "(body or cookie) and clears the auth cookies. Idempotent: 204 whatever token it finds, one "
+            "it cannot use or none; 400 for a malformed body, 401 for a malformed Authorization header."
         ),
         request=LogoutRequestSerializer,
-        responses={204: None, 403: ErrorSerializer},
+        responses={204: None, 400: ErrorSerializer,
+                   401: OpenApiResponse(ErrorSerializer, description="token_invalid: malformed Authorization header"),
+                   **ERRORS_403_CSRF, **ERRORS_503},
+        parameters=[RETRY_AFTER],
+        # Whichever credential it finds, or none (then it only clears the cookies).
+        auth=[{"bearerAuth": []}, {"cookieAuth": []}, {}],
     )
     def post(self, request):
         serializer = LogoutRequestSerializer(data=request.data)
@@ -103,7 +120,10 @@ class LogoutAllView(APIView):
     @extend_schema(
         summary="End every session of the current user",
         request=None,
-        responses={200: RevokedCountSerializer, **ERRORS_401},
+        responses={200: RevokedCountSerializer,
+                   400: OpenApiResponse(ErrorSerializer, description="a body, if sent, that is not a JSON object"),
+                   **ERRORS_401, **ERRORS_403_CSRF, **ERRORS_503},
+        parameters=[RETRY_AFTER],
     )
     def post(self, request):
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
@@ -118,7 +138,8 @@ class LogoutAllView(APIView):
 
 class SessionListView(APIView):
     @extend_schema(summary="The current user's active sessions, newest first",
-                   responses={200: SessionSerializer(many=True), **ERRORS_401})
+                   responses={200: SessionSerializer(many=True), **ERRORS_401, **ERRORS_503},
+                   parameters=[RETRY_AFTER])
     def get(self, request):
         sessions = services.active_sessions(user_id=request.user.pk)
         serializer = SessionSerializer(sessions, many=True, context={"current_session_id": request.auth.session_id})
@@ -128,7 +149,8 @@ class SessionListView(APIView):
 
 class SessionDetailView(APIView):
     @extend_schema(summary="Revoke one of the current user's sessions",
-                   responses={204: None, 404: ErrorSerializer, **ERRORS_401})
+                   responses={204: None, 404: ErrorSerializer, **ERRORS_401, **ERRORS_403_CSRF, **ERRORS_503},
+                   parameters=[RETRY_AFTER])
     def delete(self, request, session_id):
         services.revoke_own_session(user_id=request.user.pk, session_id=session_id, ip=client_ip(request),
                                     user_agent=user_agent(request))
