@@ -3,8 +3,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.flows import challenges, factors, login, passwords, registration
 from accounts.errors import ChallengeMissing
+from accounts.flows import challenges, factors, login, passwords, registration
 from accounts.limits import enforce_login_email_limits
 from accounts.models import normalize_email
 from accounts.serializers import (
@@ -20,13 +20,13 @@ from accounts.serializers import (
     TwoFactorResendSerializer,
     UserSerializer,
 )
+from authsvc.api import ERRORS_401, ERRORS_403_CSRF, ERRORS_503, ErrorSerializer, PublicAPIView, no_store
 from authsvc.net import client_ip, user_agent
 from authsvc.ratelimits import enforce_ip_rate_limit, enforce_rate_limit
 from authsvc.schema import RETRY_AFTER
 from tokens.cookies import delete_private_cookie, set_private_cookie
-from tokens.responses import no_store, token_response
-from tokens.serializers import ErrorSerializer, TokensSerializer, Transport
-from tokens.views import ERRORS_401, ERRORS_403_CSRF, ERRORS_503, PublicAPIView
+from tokens.responses import token_response
+from tokens.serializers import TokensSerializer, Transport
 
 # The challenge cookie only travels to the login endpoints (login/2fa/, login/2fa/resend/).
 CHALLENGE_COOKIE = "two_factor_auth"

@@ -4,7 +4,7 @@ finds by itself, so that it tells the truth (issue 12, point 7; checked by
 tests/test_schema_fuzz.py):
 
 - the ``Retry-After`` header of every 429 and 503 (the views list those
-  answers: ``ERRORS_503`` and the others in tokens/views.py);
+  answers: ``ERRORS_503`` and the others in authsvc/api.py);
 - what DRF's ``CharField`` refuses with a 400 before a view sees it: a NUL
   character anywhere, and (where it trims) nothing but whitespace;
 - the rules a new password must pass (``AUTH_PASSWORD_VALIDATORS``, read when

@@ -3,16 +3,10 @@
 from rest_framework import status as http_status
 from rest_framework.response import Response
 
+from authsvc.api import no_store
 from tokens.cookies import set_auth_cookies
 from tokens.serializers import BodyTokensSerializer, CookieTokensSerializer, Transport
 from tokens.jwt import IssuedTokens
-
-
-def no_store(response: Response) -> Response:
-    # RFC 6749 §5.1: responses carrying tokens must not be cached.
-    response["Cache-Control"] = "no-store"
-    response["Pragma"] = "no-cache"
-    return response
 
 
 def token_response(issued: IssuedTokens, transport: str, status: int = http_status.HTTP_200_OK) -> Response:

@@ -3,10 +3,10 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.utils.decorators import method_decorator
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from authsvc.api import ERRORS_401, ERRORS_403_CSRF, ERRORS_503, ErrorSerializer, PublicAPIView, no_store
 from authsvc.errors import Unauthorized
 from authsvc.exceptions import exception_handler
 from authsvc.net import client_ip, user_agent
@@ -15,11 +15,10 @@ from tokens import services
 from tokens.authentication import bearer_token, enforce_csrf
 from tokens.conf import conf
 from tokens.cookies import clear_auth_cookies
-from tokens.responses import no_store, token_response
+from tokens.responses import token_response
 from tokens.serializers import (
     CsrfTokenSerializer,
     EmptySerializer,
-    ErrorSerializer,
     LogoutRequestSerializer,
     RefreshRequestSerializer,
     RevokedCountSerializer,
@@ -27,25 +26,6 @@ from tokens.serializers import (
     TokensSerializer,
     Transport,
 )
-
-ERRORS_401 = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated, or the token was refused.")}
-# An unsafe request whose credentials came from a cookie needs Django's CSRF header.
-ERRORS_403_CSRF = {403: OpenApiResponse(
-    ErrorSerializer, description="csrf_failed: credentials from a cookie, without a matching X-CSRFToken header.",
-)}
-# Any endpoint that reads the database or the cache (authsvc/exceptions.py).
-ERRORS_503 = {503: OpenApiResponse(
-    ErrorSerializer,
-    description="service_unavailable, with Retry-After: the database or the cache cannot be reached right now.",
-)}
-
-
-class PublicAPIView(APIView):
-    """An endpoint that reads its own credentials, or none: a stale access cookie must not block it."""
-
-    authentication_classes = ()
-    permission_classes = (AllowAny,)
-
 
 class RefreshView(PublicAPIView):
     @extend_schema(

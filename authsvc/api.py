@@ -1,0 +1,49 @@
+"""
+What every API view of both apps shares: the base view of the endpoints that
+read their own credentials, the error body and the answers documented with
+it, and the header that keeps an answer out of every cache. Errors are
+rendered by the one exception handler (``authsvc.exceptions``).
+"""
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class PublicAPIView(APIView):
+    """An endpoint that reads its own credentials, or none: a stale access cookie must not block it."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every refusal: a stable code, a detail for people, and for a 400 invalid the errors of each field."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(), required=False)
+
+
+ERRORS_401 = {401: OpenApiResponse(ErrorSerializer, description="Not authenticated, or the token was refused.")}
+# An unsafe request whose credentials came from a cookie needs Django's CSRF header.
+ERRORS_403_CSRF = {403: OpenApiResponse(
+    ErrorSerializer, description="csrf_failed: credentials from a cookie, without a matching X-CSRFToken header.",
+)}
+# Any endpoint that reads the database or the cache (authsvc/exceptions.py).
+ERRORS_503 = {503: OpenApiResponse(
+    ErrorSerializer,
+    description="service_unavailable, with Retry-After: the database or the cache cannot be reached right now.",
+)}
+
+
+def no_store(response: Response) -> Response:
+    """
+    Keep ``response`` out of every cache: tokens (RFC 6749 §5.1) and account
+    data, which no shared cache or back/forward store may keep (RFC 9111 §5.2.2.5).
+    """
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
