@@ -30,7 +30,7 @@ class SessionStatusFilter(admin.SimpleListFilter):
         return [
             (self.ACTIVE, "Active"),
             (self.REVOKED, "Revoked"),
-            (self.EXPIRED, "Expired or idle"),
+            (self.EXPIRED, "Ended: expired, idle, or its user's credentials changed"),
         ]
 
     def queryset(self, request, queryset):
