@@ -68,8 +68,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First and last: the request count and latency cover every other middleware.
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # First: every answer is counted, and its latency covers every other middleware.
+    "authsvc.requestmetrics.RequestMetricsMiddleware",
     # Before anything that can answer on its own (CORS preflight, HTTPS and
     # slash redirects), so every response carries X-Request-ID.
     "authsvc.requestid.RequestIdMiddleware",
@@ -83,7 +83,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "authsvc.urls"

@@ -732,3 +732,28 @@ def test_metrics_add_up_the_counts_of_every_gunicorn_worker(gunicorn_host):
     gunicorn_host.process.send_signal(signal.SIGTERM)
     gunicorn_host.process.wait(timeout=20)
     assert not Path(directory).exists()
+
+
+def test_each_answer_counts_once_by_status_view_and_method_even_without_a_view(client, metrics_token, settings):
+    """
+    The request metrics (authsvc.requestmetrics) count every answer once,
+    those that never reach a view too: a 404 and a slash redirect.
+    """
+    settings.APPEND_SLASH = True
+    before = scrape(client)
+
+    client.get("/api/auth/csrf/")
+    client.get("/api/auth/csrf")  # CommonMiddleware redirects: no view runs
+    client.get("/no-such-path")
+    client.get("/api/auth/csrf/")
+
+    after = scrape(client)
+    # Each scrape is an answer too; only the ones above are compared.
+    moved = {name: after[name] - before.get(name, 0) for name in after
+             if name.startswith("django_http_responses_total_by_status_view_method")
+             and "metrics" not in name and after[name] != before.get(name, 0)}
+    assert moved == {
+        'django_http_responses_total_by_status_view_method_total{method="GET",status="200",view="csrf"}': 2,
+        'django_http_responses_total_by_status_view_method_total{method="GET",status="301",view="<unnamed view>"}': 1,
+        'django_http_responses_total_by_status_view_method_total{method="GET",status="404",view="<unnamed view>"}': 1,
+    }
