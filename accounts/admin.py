@@ -9,7 +9,7 @@ from django.utils.translation import ngettext
 from accounts.conf import TwoFactorMode, conf
 from accounts.flows import factors
 from accounts.flows.credentials import credentials_changed
-from accounts.admin_site import reauthenticate_url, signed_in_at
+from accounts.admin_session import reauthenticate_url, signed_in_at
 from accounts.errors import ReauthenticationRequired
 from accounts.models import TwoFactorChallenge, User
 from authsvc.net import client_ip, user_agent

@@ -20,12 +20,10 @@ session and reaches no admin page.
 """
 
 import logging
-from datetime import datetime
 
 from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
 from django.contrib.auth import login as django_login
-from django.contrib.auth import logout as django_logout
 from django.db import transaction
 from django.forms import Form
 from django.http import HttpResponseRedirect
@@ -38,6 +36,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts.admin_forms import CodeForm, PasswordForm
+from accounts.admin_session import REAUTH_PARAM, SESSION_ID_KEY, signed_in_at
 from accounts.errors import (
     ChallengeExpired,
     ChallengeInvalid,
@@ -54,7 +53,7 @@ from authsvc.exceptions import describe_error
 from authsvc.net import client_ip, user_agent
 from authsvc.ratelimits import enforce_ip_rate_limit, enforce_rate_limit
 from tokens.models import AuthEvent, Session
-from tokens.services import active_sessions, revoke_session
+from tokens.services import revoke_session
 
 logger = logging.getLogger(__name__)
 
@@ -63,47 +62,9 @@ VIA = AuthEvent.Via.ADMIN
 # secret never reaches the browser, so a page, a URL or a form field cannot
 # leak it; the browser holds nothing but its session cookie.
 CHALLENGE_KEY = "authsvc_admin_challenge"
-# The tokens.Session this Django session signed in as.
-SESSION_ID_KEY = "authsvc_session_id"
-# Asks the login page for the form even to signed-in staff, to sign in afresh.
-REAUTH_PARAM = "reauth"
 
 # What ends a pending admin login: it starts again at the password.
 _CHALLENGE_OVER = (ChallengeInvalid, ChallengeExpired, ChallengeLocked, ChallengeUsed)
-
-
-def signed_in_at(request) -> datetime | None:
-    """
-    When the staff member behind ``request`` signed in to the admin, while
-    that sign-in's session is live; None otherwise (and the Django session is
-    then ended). One query, made once per request however often the admin
-    asks (``has_permission`` runs for the view and again for its context).
-    """
-    if not hasattr(request, "_authsvc_signed_in_at"):
-        request._authsvc_signed_in_at = _live_sign_in(request)
-    return request._authsvc_signed_in_at
-
-
-def _live_sign_in(request) -> datetime | None:
-    user = request.user
-    if not user.is_authenticated:
-        return None
-    session_id = request.session.get(SESSION_ID_KEY)
-    started = None
-    if session_id:
-        started = (
-            active_sessions(user_id=user.pk).filter(pk=session_id).values_list("created_at", flat=True).first()
-        )
-    if started is None:
-        # Revoked, expired, ended by new credentials, or never bound: the
-        # Django session is over too, not merely refused for this request.
-        django_logout(request)
-    return started
-
-
-def reauthenticate_url(request) -> str:
-    """The login page for signed-in staff to sign in afresh, coming back to where they are."""
-    return reverse("admin:login") + "?" + urlencode({REAUTH_PARAM: "1", REDIRECT_FIELD_NAME: request.get_full_path()})
 
 
 class AdminSite(admin.AdminSite):
@@ -147,7 +108,7 @@ class AdminSite(admin.AdminSite):
         enforce_login_email_limits(request, email)
         try:
             result = login.login(email=email, password=form.cleaned_data["password"], ip=ip,
-                                    user_agent=user_agent(request), via=VIA, staff=True)
+                                 user_agent=user_agent(request), via=VIA, staff=True)
         except InvalidCredentials as refused:
             form.add_error(None, refused.detail)
             return None
@@ -187,7 +148,7 @@ class AdminSite(admin.AdminSite):
         enforce_rate_limit(request, "two_factor_challenge", challenge)
         try:
             issued = login.complete_two_factor_login(challenge=challenge, code=form.cleaned_data["code"], ip=ip,
-                                                        user_agent=user_agent(request), via=VIA)
+                                                     user_agent=user_agent(request), via=VIA)
         except InvalidCode as wrong:
             form.add_error("code", wrong.detail)
             return None
@@ -233,6 +194,19 @@ class AdminSite(admin.AdminSite):
         of theirs ends, by name), keeping the admin session it was set from,
         as the API's password change keeps the session it came from.
         """
+        if request.method == "POST":
+            try:
+                # The API's password/change budget: a signed-in session (perhaps
+                # left open, perhaps taken over) is no licence to guess the
+                # password it was signed in with.
+                enforce_rate_limit(request, "password_check_user", str(request.user.pk))
+            except (TooManyRequests, Unavailable) as refused:
+                # The form again, untouched by this POST, with the refusal.
+                messages.error(request, refused.detail)
+                request.method = "GET"
+                page = super().password_change(request, extra_context)
+                request.method = "POST"
+                return self._with_refusal(request, page, refused)
         epoch_before = request.user.auth_epoch
         with transaction.atomic():
             response = super().password_change(request, extra_context)
@@ -255,7 +229,7 @@ class AdminSite(admin.AdminSite):
             return next_url
         return reverse("admin:index", current_app=self.name)
 
-    def _page(self, request, template: str, form: Form, *, status: int = 200, refusal: str = "",
+    def _page(self, request, template: str, form: Form, *, refusal: str = "",
               extra_context=None) -> TemplateResponse:
         request.current_app = self.name
         context = {
@@ -268,11 +242,15 @@ class AdminSite(admin.AdminSite):
             REDIRECT_FIELD_NAME: self._next(request) or reverse("admin:index", current_app=self.name),
             **(extra_context or {}),
         }
-        return TemplateResponse(request, template, context, status=status)
+        return TemplateResponse(request, template, context)
 
     def _refused(self, request, template: str, form: Form, refused: TooManyRequests | Unavailable):
-        """A rate-limited or unavailable step: the page again, with the refusal, its status and Retry-After."""
-        response = self._page(request, template, form, status=refused.status, refusal=refused.detail)
+        """A rate-limited or unavailable login step: the page again, with the refusal."""
+        return self._with_refusal(request, self._page(request, template, form, refusal=refused.detail), refused)
+
+    def _with_refusal(self, request, response, refused: TooManyRequests | Unavailable):
+        """``response`` with the refusal's status and Retry-After."""
+        response.status_code = refused.status
         for header, value in refused.headers.items():
             response[header] = value
         if isinstance(refused, Unavailable):

@@ -29,11 +29,6 @@ _SANE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
-def current_request_id() -> str | None:
-    """The id of the request being handled, or None outside a request (a task, a command)."""
-    return _current.get()
-
-
 def request_id_for(client_value: str | None) -> str:
     """The client's id if it is sane, else a new one."""
     if client_value is not None and _SANE.fullmatch(client_value):

@@ -7,7 +7,7 @@ sessions bound to a live session of ours.
 
 from django.test import Client, TestCase
 
-from accounts.admin_site import SESSION_ID_KEY
+from accounts.admin_session import SESSION_ID_KEY
 from tests.accounts.conftest import code_from_outbox
 from tests.conftest import PASSWORD
 

@@ -159,3 +159,21 @@ def test_a_staff_members_own_new_password_keeps_this_admin_session_and_ends_the_
     assert admin.get("/admin/").status_code == 200
     assert refused(api, elsewhere)
     assert Session.objects.get(pk=elsewhere["session_id"]).revoke_reason == "password_change"
+
+
+def test_the_admin_password_page_spends_the_apis_password_check_budget(staff, admin, settings):
+    """
+    The admin's password-change form checks the old password: without the
+    API's budget (password_check_user) a taken-over admin session could
+    guess the staff member's password there without limit.
+    """
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "password_check_user": "3/h"}
+    wrong = {"old_password": "not the password", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+
+    statuses = [admin.post("/admin/password_change/", wrong).status_code for _ in range(4)]
+    right = admin.post("/admin/password_change/", {**wrong, "old_password": PASSWORD})
+
+    assert statuses == [200, 200, 200, 429]
+    assert right.status_code == 429 and "Retry-After" in right
+    staff.refresh_from_db()
+    assert staff.check_password(PASSWORD)
