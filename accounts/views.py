@@ -236,7 +236,8 @@ class TwoFactorSwitchView(APIView):
         enforce_rate_limit(request, "password_check_user", str(request.user.pk))
         serializer = PasswordConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        factors.set_two_factor(user=request.user, enabled=self.enabled, **serializer.validated_data)
+        factors.set_two_factor(user=request.user, enabled=self.enabled, ip=client_ip(request),
+                               user_agent=user_agent(request), **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

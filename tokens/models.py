@@ -160,6 +160,8 @@ class AuthEvent(models.Model):
         REFRESH_REUSE = "refresh_reuse", "Refresh token reuse detected"
         SESSION_REVOKED = "session_revoked", "Session revoked"
         TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor disabled"
+        TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor enabled"
+        CREDENTIALS_CHANGED = "credentials_changed", "Credentials changed"
 
     class Via(models.TextChoices):
         """The door the event came through: the same rules hold at each, and the trail says which."""

@@ -57,8 +57,12 @@ def credentials_changed(*, user: User, reason: str, keep_session_id: uuid.UUID |
 
     The saved change has already moved ``User.auth_epoch`` on, which ends the
     sessions for the token checks whatever the door (a shell included); this
-    revokes them by name, for the audit trail, the admin and the user's list.
+    revokes them by name, for the audit trail, the admin and the user's list,
+    and records the change itself (``credentials_changed``, its reason the
+    revocations'), whoever made it and through whichever door.
     """
+    audit.record_event(audit.Kind.CREDENTIALS_CHANGED, user_id=user.pk, email=user.email, ip=ip,
+                       user_agent=user_agent, reason=reason, actor=revoked_by or "user", via=via)
     if keep_session_id is not None:
         keep_session_across_credentials_change(session_id=keep_session_id, user=user)
     return revoke_all_sessions(user_id=user.pk, reason=reason, except_session_id=keep_session_id,

@@ -15,15 +15,24 @@ from tokens import audit
 logger = logging.getLogger(__name__)
 
 
-def set_two_factor(*, user: User, password: str, enabled: bool) -> None:
-    """The user switches their own emailed second factor on or off (``AUTH_2FA=optional``)."""
+def set_two_factor(*, user: User, password: str, enabled: bool, ip: str | None = None,
+                   user_agent: str = "") -> None:
+    """
+    The user switches their own emailed second factor on or off
+    (``AUTH_2FA=optional``): an audit event either way, as when staff switch
+    it off.
+    """
     if conf.two_factor_mode == TwoFactorMode.REQUIRED:
         raise TwoFactorEnforced()
     if conf.two_factor_mode == TwoFactorMode.OFF:
         raise TwoFactorUnavailable()
     confirm_password(user, password)
-    user.two_factor_enabled = enabled
-    user.save(update_fields=["two_factor_enabled"])
+    with transaction.atomic():
+        user.two_factor_enabled = enabled
+        user.save(update_fields=["two_factor_enabled"])
+        audit.record_event(audit.Kind.TWO_FACTOR_ENABLED if enabled else audit.Kind.TWO_FACTOR_DISABLED,
+                           user_id=user.pk, email=user.email, ip=ip, user_agent=user_agent, reason="user",
+                           actor="user", via=audit.Via.API)
     logger.info("two-factor %s", "enabled" if enabled else "disabled", extra={"user_id": user.pk})
 
 

@@ -13,6 +13,7 @@ from django.core.management import call_command
 
 from accounts.models import User
 from tests.accounts.test_credentials_changed import accepted, refused
+from tests.accounts.test_passwords import credentials_events
 from tests.conftest import PASSWORD
 from tests.staff import admin_client
 from tokens.models import Session
@@ -86,6 +87,7 @@ def test_staff_setting_a_new_password_ends_every_session_of_the_user(api, user, 
     assert all(refused(api, tokens) for tokens in sessions)
     assert set(Session.objects.filter(user=user).values_list("revoke_reason", "revoked_by")) == {
         ("password_set", staff.email)}
+    assert credentials_events(user) == [("password_set", staff.email, "admin")]
 
 
 def test_staff_making_the_password_unusable_ends_every_session_too(api, user, login, admin):

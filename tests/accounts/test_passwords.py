@@ -7,11 +7,17 @@ from django.core import mail
 
 from accounts.models import User
 from tests.conftest import PASSWORD, bearer
-from tokens.models import Session
+from tokens.models import AuthEvent, Session
 
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "an entirely new passphrase 77"
+
+
+def credentials_events(user) -> list[tuple[str, str, str]]:
+    """The user's ``credentials_changed`` audit events: (reason, actor, via)."""
+    return list(AuthEvent.objects.filter(kind=AuthEvent.Kind.CREDENTIALS_CHANGED, user_id=user.pk)
+                .values_list("reason", "actor", "via"))
 
 
 def assert_dead(api, access):
@@ -32,6 +38,7 @@ def test_password_change_keeps_this_session_and_kills_the_others(api, user, logi
     for gone in (other, third):
         assert_dead(api, gone["access"])
     assert Session.objects.get(pk=other["session_id"]).revoke_reason == "password_change"
+    assert credentials_events(user) == [("password_change", "user", "api")]
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
     # The user is told, and the email carries no secret.
@@ -89,6 +96,7 @@ def test_password_reset_confirm_sets_the_password_and_kills_every_session(api, u
     for s in sessions:
         assert_dead(api, s["access"])
     assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
+    assert credentials_events(user) == [("password_reset", "user", "api")]
     assert mail.outbox[-1].subject == "Your password was reset"
     # Single use: the token dies with the password it was made for.
     again = api.post("/api/auth/password/reset/confirm/",

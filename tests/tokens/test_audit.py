@@ -153,3 +153,18 @@ def test_audit_admin_is_read_only_and_filterable(client, django_user_model, user
     assert page.status_code == 200
     assert b"alice@example.com" in page.content
     assert client.get("/admin/tokens/authevent/add/").status_code == 403
+
+
+def test_a_user_switching_their_own_second_factor_is_recorded(api, user, tokens, settings):
+    """Each factor change is an audit event (DESIGN.md, "Second factors"), the user's own as well as staff's."""
+    settings.AUTH_2FA = "optional"
+    for path in ("/api/auth/2fa/enable/", "/api/auth/2fa/disable/"):
+        response = api.post(path, {"password": PASSWORD}, format="json", HTTP_USER_AGENT="Firefox",
+                            **bearer(tokens["access"]))
+        assert response.status_code == 204, response.content
+
+    recorded = AuthEvent.objects.filter(kind__in=[Kind.TWO_FACTOR_ENABLED, Kind.TWO_FACTOR_DISABLED]).order_by("id")
+    assert [(e.kind, e.user_id, e.actor, e.via, e.user_agent) for e in recorded] == [
+        (Kind.TWO_FACTOR_ENABLED, user.pk, "user", "api", "Firefox"),
+        (Kind.TWO_FACTOR_DISABLED, user.pk, "user", "api", "Firefox"),
+    ]
