@@ -6,16 +6,16 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
+from accounts.admin_session import reauthenticate_url, signed_in_at
 from accounts.conf import TwoFactorMode, conf
 from accounts.flows import factors
 from accounts.flows.credentials import credentials_changed
-from accounts.admin_session import reauthenticate_url, signed_in_at
 from accounts.errors import ReauthenticationRequired
 from accounts.models import TwoFactorChallenge, User
 from authsvc.net import client_ip, user_agent
 from tokens import audit
 from tokens.admin import ReadOnlyAdmin, UserSessionInline, staff_identity
-from tokens.models import AuthEvent, Session
+from tokens.models import Session
 from tokens.services import revoke_all_sessions
 
 
@@ -44,7 +44,8 @@ class UserAdmin(DjangoUserAdmin):
             super().save_model(request, obj, form, change)
             if deactivated:
                 credentials_changed(user=obj, reason=Session.RevokeReason.DEACTIVATED,
-                                             revoked_by=staff_identity(request), via=audit.Via.ADMIN)
+                                    revoked_by=staff_identity(request), ip=client_ip(request),
+                                    user_agent=user_agent(request), via=audit.Via.ADMIN)
 
     def user_change_password(self, request, id, form_url=""):
         """Django's "set password" page (usable or not); when it saved a new one, every session of the user ends."""
@@ -54,7 +55,8 @@ class UserAdmin(DjangoUserAdmin):
             user = User.objects.filter(pk=unquote(id)).first()
             if user is not None and epoch_before is not None and user.auth_epoch != epoch_before:
                 credentials_changed(user=user, reason=Session.RevokeReason.PASSWORD_SET,
-                                             revoked_by=staff_identity(request), via=audit.Via.ADMIN)
+                                    revoked_by=staff_identity(request), ip=client_ip(request),
+                                    user_agent=user_agent(request), via=audit.Via.ADMIN)
         return response
 
     def get_inline_instances(self, request, obj=None):
@@ -81,7 +83,7 @@ class UserAdmin(DjangoUserAdmin):
         users = list(queryset.values_list("pk", flat=True))
         revoked = sum(
             revoke_all_sessions(user_id=user_id, reason=Session.RevokeReason.ADMIN, revoked_by=revoked_by,
-                                via=AuthEvent.Via.ADMIN)
+                                ip=client_ip(request), user_agent=user_agent(request), via=audit.Via.ADMIN)
             for user_id in users
         )
         self.message_user(
@@ -97,7 +99,7 @@ class UserAdmin(DjangoUserAdmin):
             for user in users:
                 factors.disable_two_factor(
                     user=user, by=staff_identity(request), signed_in_at=signed_in_at(request), ip=client_ip(request),
-                    user_agent=user_agent(request), via=AuthEvent.Via.ADMIN,
+                    user_agent=user_agent(request), via=audit.Via.ADMIN,
                 )
         except ReauthenticationRequired as refused:
             # Refused before the first change: the staff member signs in afresh and comes back here.
