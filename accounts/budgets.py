@@ -22,7 +22,9 @@ limited per account, not per address; OWASP Authentication Cheat Sheet,
 "Protect Against Automated Attacks".
 """
 
-from accounts.errors import TwoFactorCooldown
+import contextlib
+
+from accounts.errors import InvalidCode, TwoFactorCooldown
 from authsvc import ratelimits
 from authsvc.errors import TooManyRequests
 from authsvc.metrics import RATE_LIMITED
@@ -57,6 +59,26 @@ def reserve_wrong_code(user_id: int) -> ratelimits.Usage | None:
         RATE_LIMITED.labels(scope=WRONG_CODES).inc()
         raise TwoFactorCooldown(retry_after=usage.retry_after)
     return usage
+
+
+@contextlib.contextmanager
+def spending_wrong_answer(user_id: int):
+    """
+    A second-factor answer checked outside a login challenge (confirming or
+    removing an app) spends from the same budget as a login's: refused while
+    the account is paused, one unit reserved before the answer is compared,
+    kept only if the block raises ``InvalidCode``.
+    """
+    check_not_paused(user_id)
+    reserved = reserve_wrong_code(user_id)
+    try:
+        yield
+    except InvalidCode:
+        raise
+    except BaseException:
+        give_back(reserved)
+        raise
+    give_back(reserved)
 
 
 def take_code_email(user_id: int) -> ratelimits.Usage | None:

@@ -83,3 +83,23 @@ class TwoFactorUnavailable(Forbidden):
 
 class EmailUnavailable(Unavailable):
     detail = "The email could not be queued; try again shortly."
+
+
+class MethodUnavailable(ServiceError):
+    """A second-factor method this user cannot finish with (not enrolled, or the emailed code for an app-factor user)."""
+
+    status = 400
+    code = "method_unavailable"
+    detail = "This second-factor method is not available for this account."
+
+
+class FactorExists(ServiceError):
+    status = 400
+    code = "factor_exists"
+    detail = "An authenticator app is already set up; disable it first."
+
+
+class FactorMissing(ServiceError):
+    status = 400
+    code = "factor_missing"
+    detail = "No authenticator app is being set up or in use; start with setup."

@@ -82,6 +82,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     def from_db(cls, db, field_names, values):
         user = super().from_db(db, field_names, values)
         user._active_when_loaded = user.__dict__.get("is_active")
+        user._epoch_when_saved = user.__dict__.get("auth_epoch")
         return user
 
     def set_password(self, raw_password) -> None:
@@ -99,6 +100,10 @@ class User(AbstractBaseUser, PermissionsMixin):
             update_fields = {*update_fields, "auth_epoch"}
         super().save(*args, update_fields=update_fields, **kwargs)
         self._active_when_loaded = self.is_active
+        saved_before = getattr(self, "_epoch_when_saved", None)
+        #: Whether this save moved the credentials on (read by ``accounts.receivers`` for the notice).
+        self.credentials_moved = saved_before is not None and self.auth_epoch != saved_before
+        self._epoch_when_saved = self.auth_epoch
 
     def clean(self) -> None:
         super().clean()
@@ -144,3 +149,72 @@ class TwoFactorChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"2FA challenge {self.id} for user {self.user_id}"
+
+
+class TotpDevice(models.Model):
+    """
+    A user's authenticator app (RFC 6238). The secret is encrypted at rest
+    (``accounts.secretbox``). Pending until a first code confirms it
+    (``confirmed_at``): an unconfirmed device is no factor. ``last_step`` is
+    the newest time step a code was accepted for: a code of that step or an
+    older one is refused, so each code works at most once (RFC 6238 §5.2),
+    whichever host or request presents it (``accounts.methods``).
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp_device")
+    encrypted_secret = models.TextField()
+    created_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_step = models.BigIntegerField(default=0)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"authenticator app of user {self.user_id}"
+
+
+class RecoveryCode(models.Model):
+    """One of a user's single-use recovery codes: only a keyed hash bound to the user (``accounts.recovery``)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_unique")]
+
+    def __str__(self) -> str:
+        return f"recovery code {self.pk} of user {self.user_id}"
+
+
+class Notice(models.Model):
+    """
+    A security notice owed to a user (a credentials or factor change, a new
+    sign-in): written with the change, in its transaction, and mailed by a
+    worker that claims it first (``sent_at``), so a task delivered twice
+    sends it once. ``key`` makes one notice of one event: the change the
+    flows record and the same change seen by the model (a password set in a
+    shell, ``accounts.receivers``) are one row. ``context`` holds what the
+    email says — never a secret.
+    """
+
+    class Kind(models.TextChoices):
+        CREDENTIALS_CHANGED = "credentials_changed", "Credentials changed"
+        FACTOR_CHANGED = "factor_changed", "Second factor changed"
+        NEW_SIGN_IN = "new_sign_in", "New sign-in"
+        PASSWORD_RESET = "password_reset", "Password reset link"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    key = models.CharField(max_length=128)
+    context = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="notice_once")]
+        indexes = [models.Index(fields=["created_at"], name="notice_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} notice to user {self.user_id}"

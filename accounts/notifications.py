@@ -1,7 +1,8 @@
 """
 The emails an account receives, composed and sent in the worker (the Celery
 adapters in ``accounts.tasks`` call these): the sign-in code, the reset
-link, and the notices of a changed password and of an account under attack.
+link, the security notices (``flows.notices``: credentials and factor
+changes, new sign-ins) and the warnings of an account under attack.
 A code or a reset token is made here, in the worker, so it never travels
 through the broker and exists only in the email. An account that is gone by
 the time the task runs gets nothing.
@@ -17,7 +18,10 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts import budgets, codes, emails
 from accounts.conf import conf
-from accounts.models import TwoFactorChallenge, User, normalize_email
+from accounts.models import Notice, TwoFactorChallenge, User, normalize_email
+from tokens.models import Session
+
+RevokeReason = Session.RevokeReason
 
 logger = logging.getLogger(__name__)
 
@@ -93,34 +97,86 @@ def _active_account(email: str) -> User | None:
     return User.objects.filter(email=normalize_email(email), is_active=True).first()
 
 
-def send_password_reset_email(*, email: str) -> None:
+def send_password_reset_email(*, email: str, task_id: str) -> None:
     """
     Make the reset token and email the link. Django's token generator hashes
     the password and last login into the token, so it dies once used or once
-    the password changes, and after ``PASSWORD_RESET_TIMEOUT``.
+    the password changes, and after ``PASSWORD_RESET_TIMEOUT``. Owed as a
+    notice keyed by the task (``task_id``): a redelivered task sends nothing.
     """
     user = _active_account(email)
     if user is None:
         logger.info("password reset requested for an unknown email")
         return
-    link = conf.password_reset_url.format(
-        uid=urlsafe_base64_encode(force_bytes(user.pk)), token=default_token_generator.make_token(user)
+    notice, _ = Notice.objects.get_or_create(
+        user=user, key=f"reset:{task_id}",
+        defaults={"kind": Notice.Kind.PASSWORD_RESET, "created_at": timezone.now()},
     )
-    emails.send(
-        to=user.email, subject="Reset your password", template="password_reset",
-        context={"email": user.email, "link": link},
-    )
+    send_notice(notice_id=notice.pk)
 
 
-def send_password_changed_email(*, user_id: int, how: str, revoked: int) -> None:
-    user = User.objects.filter(pk=user_id).first()
-    if user is None:
-        return
-    note = f"{revoked} other session(s) were signed out." if revoked else "No other session was signed in."
-    emails.send(
-        to=user.email, subject=f"Your password was {how}", template="password_changed",
-        context={"email": user.email, "how": how, "sessions_note": note},
-    )
+def send_notice(*, notice_id: uuid.UUID | str) -> bool:
+    """
+    Send a notice owed to a user (``flows.notices``), once: the worker claims
+    it by a conditional ``UPDATE`` of ``sent_at`` before sending, so a task
+    message delivered twice sends nothing the second time; an email that
+    fails gives the claim back for the task's retry. False when there was
+    nothing to send (sent already, or the account is gone).
+    """
+    now = timezone.now()
+    if not Notice.objects.filter(pk=notice_id, sent_at__isnull=True).update(sent_at=now):
+        logger.info("notice skipped: already sent or gone", extra={"notice_id": str(notice_id)})
+        return False
+    notice = Notice.objects.select_related("user").get(pk=notice_id)
+    try:
+        emails.send(to=notice.user.email, **_compose(notice))
+    except BaseException:
+        Notice.objects.filter(pk=notice_id, sent_at=now).update(sent_at=None)
+        raise
+    logger.info("notice sent", extra={"notice_id": str(notice_id), "kind": notice.kind})
+    return True
+
+
+# What a credentials change was, in the notice's words, by its reason.
+_CREDENTIALS_SUBJECTS = {
+    RevokeReason.PASSWORD_CHANGE: "Your password was changed",
+    RevokeReason.PASSWORD_RESET: "Your password was reset",
+    RevokeReason.PASSWORD_SET: "Your password was set",
+    RevokeReason.DEACTIVATED: "Your account was deactivated",
+}
+_FACTOR_CHANGES = {"added": "was added to", "removed": "was removed from", "used": "was used to sign in to"}
+_METHOD_NAMES = {"totp": "An authenticator app", "recovery": "A recovery code", "email": "The emailed code",
+                 "webauthn": "A passkey", "device": "A remembered device"}
+
+
+def _compose(notice: Notice) -> dict:
+    """Subject, template and context of a notice's email: ``emails.send``'s arguments but the address."""
+    user, context = notice.user, {**notice.context, "email": notice.user.email}
+    if notice.kind == Notice.Kind.PASSWORD_RESET:
+        context["link"] = conf.password_reset_url.format(
+            uid=urlsafe_base64_encode(force_bytes(user.pk)), token=default_token_generator.make_token(user)
+        )
+        return {"subject": "Reset your password", "template": "password_reset", "context": context}
+    if notice.kind == Notice.Kind.CREDENTIALS_CHANGED:
+        subject = _CREDENTIALS_SUBJECTS.get(context.get("reason"), "Your password was changed")
+        if context.get("by_staff"):
+            subject += " by staff"
+        return {"subject": subject, "template": "credentials_changed", "context": {**context, "what": subject}}
+    if notice.kind == Notice.Kind.FACTOR_CHANGED:
+        return {"subject": "A sign-in method of your account changed", "template": "factor_changed",
+                "context": {**context, "what": _factor_change(context)}}
+    return {"subject": "New sign-in to your account", "template": "new_sign_in", "context": context}
+
+
+def _factor_change(context: dict) -> str:
+    if context.get("method") == "recovery" and context.get("change") == "added":
+        what = "New recovery codes were made for your account; the old ones no longer work"
+    elif context.get("method") == "recovery" and context.get("change") == "removed":
+        what = "The recovery codes of your account were removed"
+    else:
+        method = _METHOD_NAMES.get(context.get("method"), "A second factor")
+        what = f"{method} {_FACTOR_CHANGES.get(context.get('change'), 'changed on')} your account"
+    return what + (" by staff" if context.get("by_staff") else "")
 
 
 def send_sign_in_attempts_email(*, email: str) -> None:

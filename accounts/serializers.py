@@ -36,22 +36,39 @@ class RegisterSerializer(serializers.Serializer):
     password = password_field(new=True)
 
 
+METHODS = ("webauthn", "totp", "email", "recovery")
+
+
 class LoginSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = password_field()
     transport = transport_field()
+    device_token = serializers.CharField(
+        max_length=128, required=False, write_only=True,
+        help_text="A remembered device's token (body transport): this user's login skips the second factor. "
+                  "Browsers send the device cookie. One that does not count is ignored.",
+    )
 
 
 class TwoFactorPendingSerializer(serializers.Serializer):
     two_factor_required = serializers.BooleanField(default=True)
-    expires_in = serializers.IntegerField(help_text="Seconds the emailed code stays valid.")
+    expires_in = serializers.IntegerField(help_text="Seconds the challenge (and an emailed code) stays valid.")
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=METHODS),
+        help_text="What this user can finish with, in order of preference: webauthn, totp, email (only for users "
+                  "with no app factor), recovery (while codes are left).",
+    )
     challenge = serializers.CharField(required=False, help_text="Body transport only.")
 
 
 class TwoFactorLoginSerializer(serializers.Serializer):
-    code = serializers.CharField(max_length=16, help_text="The 6-digit code from the email.")
+    code = serializers.CharField(max_length=32, help_text="The answer: a 6-digit code (email, totp) or a recovery code.")
+    method = serializers.ChoiceField(choices=METHODS, required=False,
+                                     help_text="Default: the first of the login answer's methods.")
     challenge = challenge_field()
     transport = transport_field()
+    remember_device = serializers.BooleanField(
+        default=False, help_text="Remember this browser or app: its next password logins skip the second factor.")
 
 
 class TwoFactorResendSerializer(serializers.Serializer):
@@ -75,6 +92,33 @@ class PasswordResetConfirmSerializer(serializers.Serializer):
 
 class PasswordConfirmSerializer(serializers.Serializer):
     password = password_field()
+
+
+class CodeSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=32, help_text="A 6-digit code from the authenticator app.")
+
+
+class PasswordAndCodeSerializer(serializers.Serializer):
+    password = password_field()
+    code = serializers.CharField(max_length=32, help_text="A code from the authenticator app, or a recovery code.")
+
+
+class TwoFactorStatusSerializer(serializers.Serializer):
+    methods = serializers.ListField(child=serializers.ChoiceField(choices=METHODS))
+    recovery_codes_left = serializers.IntegerField()
+    webauthn = serializers.ListField(child=serializers.DictField(), help_text="Passkeys (none yet).")
+
+
+class TotpSetupSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="Base32, for typing into an app that cannot scan.")
+    otpauth_uri = serializers.CharField()
+    qr_svg = serializers.CharField(help_text="The otpauth URI as an inline SVG QR code.")
+
+
+class RecoveryCodesSerializer(serializers.Serializer):
+    recovery_codes = serializers.ListField(
+        child=serializers.CharField(), help_text="Shown once: only their hashes are kept. Empty when the user had "
+                                                 "codes left already.")
 
 
 class UserSerializer(serializers.Serializer):

@@ -64,13 +64,13 @@ def send_two_factor_code(self: Task, challenge_id: str, send_id: str) -> bool:
 @shared_task(bind=True, name="accounts.tasks.send_password_reset")
 def send_password_reset(self: Task, email: str) -> None:
     with _retried_when_transient(self):
-        notifications.send_password_reset_email(email=email)
+        notifications.send_password_reset_email(email=email, task_id=str(self.request.id))
 
 
-@shared_task(bind=True, name="accounts.tasks.send_password_changed_notice")
-def send_password_changed_notice(self: Task, user_id: int, how: str, revoked: int) -> None:
+@shared_task(bind=True, name="accounts.tasks.send_notice")
+def send_notice(self: Task, notice_id: str) -> bool:
     with _retried_when_transient(self):
-        notifications.send_password_changed_email(user_id=user_id, how=how, revoked=revoked)
+        return notifications.send_notice(notice_id=notice_id)
 
 
 @shared_task(bind=True, name="accounts.tasks.send_sign_in_attempts_notice")

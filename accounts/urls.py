@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import factor_views, views
 
 urlpatterns = [
     path("register/", views.RegisterView.as_view(), name="register"),
@@ -11,6 +11,11 @@ urlpatterns = [
     path("password/change/", views.PasswordChangeView.as_view(), name="password-change"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password-reset"),
     path("password/reset/confirm/", views.PasswordResetConfirmView.as_view(), name="password-reset-confirm"),
-    path("2fa/enable/", views.TwoFactorEnableView.as_view(), name="2fa-enable"),
-    path("2fa/disable/", views.TwoFactorDisableView.as_view(), name="2fa-disable"),
+    path("2fa/", factor_views.TwoFactorStatusView.as_view(), name="2fa"),
+    path("2fa/enable/", factor_views.TwoFactorEnableView.as_view(), name="2fa-enable"),
+    path("2fa/disable/", factor_views.TwoFactorDisableView.as_view(), name="2fa-disable"),
+    path("2fa/totp/setup/", factor_views.TotpSetupView.as_view(), name="2fa-totp-setup"),
+    path("2fa/totp/confirm/", factor_views.TotpConfirmView.as_view(), name="2fa-totp-confirm"),
+    path("2fa/totp/disable/", factor_views.TotpDisableView.as_view(), name="2fa-totp-disable"),
+    path("2fa/recovery-codes/", factor_views.RecoveryCodesView.as_view(), name="2fa-recovery-codes"),
 ]

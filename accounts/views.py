@@ -4,13 +4,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.errors import ChallengeMissing
-from accounts.flows import challenges, factors, login, passwords, registration
+from accounts.flows import challenges, login, passwords, registration
 from accounts.limits import enforce_login_email_limits
 from accounts.models import normalize_email
 from accounts.serializers import (
     LoginSerializer,
     PasswordChangeSerializer,
-    PasswordConfirmSerializer,
     PasswordResetConfirmSerializer,
     PasswordResetSerializer,
     RegisteredUserSerializer,
@@ -24,7 +23,7 @@ from authsvc.api import ERRORS_401, ERRORS_403_CSRF, ERRORS_503, ErrorSerializer
 from authsvc.net import client_ip, user_agent
 from authsvc.ratelimits import enforce_ip_rate_limit, enforce_rate_limit
 from authsvc.schema import RETRY_AFTER
-from tokens.cookies import delete_private_cookie, set_private_cookie
+from tokens.cookies import delete_private_cookie, device_cookie, set_private_cookie
 from tokens.responses import token_response
 from tokens.serializers import TokensSerializer, Transport
 
@@ -94,14 +93,15 @@ class LoginView(PublicAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         enforce_login_email_limits(request, data["email"])
-        result = login.login(email=data["email"], password=data["password"], ip=ip, user_agent=user_agent(request))
+        result = login.login(email=data["email"], password=data["password"], ip=ip, user_agent=user_agent(request),
+                             device_token=data.get("device_token") or device_cookie(request))
         if isinstance(result, challenges.TwoFactorPending):
             return self._pending(result, data["transport"])
         return token_response(result, data["transport"])
 
     @staticmethod
     def _pending(pending: challenges.TwoFactorPending, transport: str) -> Response:
-        body = {"two_factor_required": True, "expires_in": pending.expires_in}
+        body = {"two_factor_required": True, "expires_in": pending.expires_in, "methods": list(pending.methods)}
         if transport == Transport.BODY:
             body["challenge"] = pending.challenge
             return no_store(Response(body))
@@ -113,10 +113,12 @@ class LoginView(PublicAPIView):
 
 class TwoFactorLoginView(PublicAPIView):
     @extend_schema(
-        summary="Log in, step two: the emailed code",
-        description="Codes: invalid_code, challenge_missing, challenge_invalid, challenge_expired (also a "
+        summary="Log in, step two: the second factor",
+        description="`method` (default: the first the login answer listed) with its `code`. `remember_device`: "
+                    "the answer also sets the device cookie (or returns device_token, body transport). "
+                    "Codes: invalid_code, method_unavailable (400), challenge_missing, challenge_invalid, challenge_expired (also a "
                     "challenge ended by a newer login: an account holds three by default), challenge_locked "
-                    "(5 wrong codes), challenge_used; 429 two_factor_cooldown once the account's wrong codes "
+                    "(5 wrong answers, all methods together), challenge_used; 429 two_factor_cooldown once the account's wrong codes "
                     "for the hour are spent (every open challenge ends, the owner is mailed).",
         request=TwoFactorLoginSerializer,
         responses={200: TokensSerializer, 400: ErrorSerializer, **ERRORS_401, **ERRORS_429_2FA, **ERRORS_503},
@@ -131,7 +133,8 @@ class TwoFactorLoginView(PublicAPIView):
         secret = _challenge_secret(request, data.get("challenge"))
         enforce_rate_limit(request, "two_factor_challenge", secret)
         issued = login.complete_two_factor_login(
-            challenge=secret, code=data["code"], ip=client_ip(request), user_agent=user_agent(request)
+            challenge=secret, code=data["code"], method=data.get("method"), remember_device=data["remember_device"],
+            ip=client_ip(request), user_agent=user_agent(request),
         )
         response = token_response(issued, data["transport"])
         delete_private_cookie(response, CHALLENGE_COOKIE, path=CHALLENGE_COOKIE_PATH)
@@ -217,33 +220,3 @@ class PasswordResetConfirmView(PublicAPIView):
         passwords.confirm_password_reset(ip=client_ip(request), user_agent=user_agent(request),
                                         **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class TwoFactorSwitchView(APIView):
-    enabled: bool
-
-    @extend_schema(
-        request=PasswordConfirmSerializer,
-        responses={204: None, 400: ErrorSerializer, **ERRORS_401,
-                   403: OpenApiResponse(ErrorSerializer, description="two_factor_enforced / two_factor_unavailable, "
-                                        "or csrf_failed (credentials from a cookie without X-CSRFToken)"),
-                   **ERRORS_429, **ERRORS_503},
-        parameters=[RETRY_AFTER],
-        description="Old-password checks are limited per user, with password/change (429 rate_limited).",
-    )
-    def post(self, request):
-        # The password/change budget: one per user for every old-password check behind a token.
-        enforce_rate_limit(request, "password_check_user", str(request.user.pk))
-        serializer = PasswordConfirmSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        factors.set_two_factor(user=request.user, enabled=self.enabled, ip=client_ip(request),
-                               user_agent=user_agent(request), **serializer.validated_data)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class TwoFactorEnableView(TwoFactorSwitchView):
-    enabled = True
-
-
-class TwoFactorDisableView(TwoFactorSwitchView):
-    enabled = False

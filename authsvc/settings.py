@@ -9,7 +9,8 @@ import time, so ``override_settings`` and the pytest ``settings`` fixture work.
 
 This is the module DJANGO_SETTINGS_MODULE names. Whole sections live beside
 it, each reading its own variables: ``settings_celery`` (the cache and
-Celery), ``settings_ratelimits`` and ``settings_api`` (DRF, the OpenAPI docs),
+Celery), ``settings_ratelimits``, ``settings_api`` (DRF, the OpenAPI docs) and
+``settings_factors`` (TOTP, remembered devices, the new sign-in alert),
 star-imported below; ``settings_database`` and ``settings_logging`` build
 DATABASES and LOGGING from values read here.
 """
@@ -23,6 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 from authsvc.settings_api import *  # noqa: F403
 from authsvc.settings_celery import *  # noqa: F403
 from authsvc.settings_database import database_config
+from authsvc.settings_factors import *  # noqa: F403
 from authsvc.settings_logging import logging_config
 from authsvc.settings_ratelimits import *  # noqa: F403
 from tokens.conf import secure_unless_debug
@@ -125,6 +127,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PURGE_FUNCTIONS = [
     "tokens.purge.purge_expired",
     "tokens.audit.purge_events",
+    "tokens.devices.purge_devices",
     "accounts.purge.purge_challenges",
 ]
 # How long the audit trail (AuthEvent) is kept, in seconds (90 days).

@@ -8,6 +8,7 @@ import logging
 import uuid
 from datetime import datetime
 
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from authsvc.purge import purge_queryset
@@ -69,3 +70,17 @@ def purge_events(*, batch_size: int, dry_run: bool = False, now: datetime | None
     cutoff = now - conf.auth_event_retention
     return purge_queryset(AuthEvent.objects.filter(created_at__lt=cutoff), kind=AUTH_EVENTS,
                           batch_size=batch_size, dry_run=dry_run, on_progress=on_progress)
+
+
+def sign_ins_seen(*, user_id: int, ip: str | None, user_agent: str, since: datetime) -> tuple[bool, bool]:
+    """
+    ``(signed in before, seen)``: whether the trail holds any login of the
+    user, and whether one came from this IP and user agent since ``since``.
+    One query on the (user, created_at) index.
+    """
+    logins = AuthEvent.objects.filter(user_id=user_id, kind=Kind.LOGIN_SUCCEEDED)
+    counts = logins.aggregate(
+        any=Count("pk"),
+        seen=Count("pk", filter=Q(ip=ip, user_agent=user_agent[:512], created_at__gte=since)),
+    )
+    return counts["any"] > 0, counts["seen"] > 0

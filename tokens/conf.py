@@ -70,11 +70,18 @@ class TokenSettings:
     def cookie_domain(self) -> str | None:
         return settings.COOKIE_DOMAIN or None
 
+    @property
+    def trusted_device_ttl(self) -> timedelta:
+        return timedelta(seconds=settings.TRUSTED_DEVICE_TTL)
+
     # Cookie names and paths are part of the API contract, not settings.
     access_cookie = "access_token"
     access_cookie_path = "/"
     refresh_cookie = "refresh_token"
     refresh_cookie_path = "/api/auth/"
+    # A remembered device: sent to the login endpoints and to the devices list (which marks it ``current``).
+    device_cookie = "device"
+    device_cookie_path = "/api/auth/"
 
 
 conf = TokenSettings()

@@ -43,3 +43,8 @@ def set_auth_cookies(response, issued) -> None:
 def clear_auth_cookies(response) -> None:
     delete_private_cookie(response, conf.access_cookie, path=conf.access_cookie_path)
     delete_private_cookie(response, conf.refresh_cookie, path=conf.refresh_cookie_path)
+
+
+def device_cookie(request) -> str | None:
+    """The remembered device's token this browser sent, if any (``tokens.devices``)."""
+    return request.COOKIES.get(conf.device_cookie)

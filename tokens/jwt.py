@@ -107,6 +107,9 @@ class IssuedTokens:
     refresh: str
     refresh_expires_at: datetime
     session_id: uuid.UUID
+    #: A remembered device's token, when the login that issued these asked to be remembered (``tokens.devices``).
+    device_token: str | None = None
+    device_expires_at: datetime | None = None
 
 
 def decode(token_class: type[SessionToken], raw: str) -> SessionToken:

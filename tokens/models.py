@@ -162,6 +162,15 @@ class AuthEvent(models.Model):
         TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor disabled"
         TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor enabled"
         CREDENTIALS_CHANGED = "credentials_changed", "Credentials changed"
+        # Second factors, one rule for every method to come: the kind says
+        # what happened, ``reason`` names the method ("totp", "recovery",
+        # "webauthn", "email"). A login's ``reason`` names how it was
+        # finished the same way ("password", a method, "remembered_device").
+        FACTOR_ADDED = "factor_added", "Second factor added"
+        FACTOR_REMOVED = "factor_removed", "Second factor removed"
+        RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
+        DEVICE_REMEMBERED = "device_remembered", "Device remembered"
+        DEVICE_FORGOTTEN = "device_forgotten", "Device forgotten"
 
     class Via(models.TextChoices):
         """The door the event came through: the same rules hold at each, and the trail says which."""
@@ -191,3 +200,28 @@ class AuthEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class TrustedDevice(models.Model):
+    """
+    A browser or app the user asked to remember after a second factor
+    (``remember_device`` on ``login/2fa``): a later password login of the same
+    user presenting its token skips the second factor until ``expires_at``.
+    Only a keyed hash of the token is kept. Forgotten devices are deleted:
+    nothing about them is worth keeping but the audit event.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trusted_devices")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="trusted_device_expires")]
+
+    def __str__(self) -> str:
+        return f"remembered device {self.id} of user {self.user_id}"

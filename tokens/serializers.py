@@ -53,11 +53,35 @@ class BodyTokensSerializer(CookieTokensSerializer):
     refresh_expires_at = serializers.DateTimeField()
 
 
+class DeviceTokenSerializer(serializers.Serializer):
+    """A remembered device's token, in the body transport (``remember_device`` on ``login/2fa``)."""
+
+    device_token = serializers.CharField()
+    device_expires_at = serializers.DateTimeField()
+
+
 class TokensSerializer(CookieTokensSerializer):
     """The schema of a token answer in either transport (renders nothing: see tokens/responses.py)."""
 
     refresh = serializers.CharField(required=False, help_text="Body transport only.")
     refresh_expires_at = serializers.DateTimeField(required=False, help_text="Body transport only.")
+    device_token = serializers.CharField(
+        required=False, help_text="Body transport, when login/2fa asked for remember_device: send it as device_token "
+                                  "with later logins to skip the second factor. Browsers get the device cookie.")
+    device_expires_at = serializers.DateTimeField(required=False, help_text="With device_token.")
+
+
+class DeviceSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField()
+    user_agent = serializers.CharField()
+    ip = serializers.IPAddressField(allow_null=True)
+    current = serializers.SerializerMethodField()
+
+    def get_current(self, device) -> bool:
+        return device.token_hash == self.context.get("current_token_hash")
 
 
 class SessionSerializer(serializers.ModelSerializer):

@@ -16,6 +16,7 @@ from authsvc.errors import NotFound
 from authsvc.metrics import REFRESHES, REVOCATIONS
 from tokens import audit, store
 from tokens.conf import conf
+from tokens.devices import forget_devices
 from tokens.errors import TokenExpired, TokenInvalid, TokenReused, TokenRevoked
 from tokens.jwt import AccessJWT, IssuedTokens, RefreshJWT, decode, decode_any, issue_pair
 from tokens.models import AUTH_EPOCH_FIELD, RefreshToken, Session
@@ -236,6 +237,19 @@ def revoke_all_sessions(*, user_id: int, reason: str, except_session_id: uuid.UU
     if except_session_id is not None:
         sessions = sessions.exclude(pk=except_session_id)
     return _revoke(sessions, reason=reason, revoked_by=revoked_by, ip=ip, user_agent=user_agent, via=via)
+
+
+def sign_out_everywhere(*, user_id: int, ip: str | None = None, user_agent: str = "") -> int:
+    """
+    Logout-all: every session of the user ends and every remembered device
+    is forgotten — a user who signs out everywhere because a device was lost
+    must not leave it able to skip the second factor. Returns how many
+    sessions were revoked.
+    """
+    with transaction.atomic():
+        revoked = revoke_all_sessions(user_id=user_id, reason=RevokeReason.LOGOUT_ALL, ip=ip, user_agent=user_agent)
+        forget_devices(user_id=user_id, reason=RevokeReason.LOGOUT_ALL, ip=ip, user_agent=user_agent)
+    return revoked
 
 
 def end_session(*, tokens: list[str], ip: str | None = None, user_agent: str = "") -> bool:

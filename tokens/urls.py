@@ -8,5 +8,7 @@ urlpatterns = [
     path("logout/all/", views.LogoutAllView.as_view(), name="logout-all"),
     path("sessions/", views.SessionListView.as_view(), name="sessions"),
     path("sessions/<uuid:session_id>/", views.SessionDetailView.as_view(), name="session-detail"),
+    path("devices/", views.DeviceListView.as_view(), name="devices"),
+    path("devices/<uuid:device_id>/", views.DeviceDetailView.as_view(), name="device-detail"),
     path("csrf/", views.CsrfView.as_view(), name="csrf"),
 ]

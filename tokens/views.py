@@ -11,13 +11,14 @@ from authsvc.errors import Unauthorized
 from authsvc.exceptions import exception_handler
 from authsvc.net import client_ip, user_agent
 from authsvc.schema import RETRY_AFTER
-from tokens import services
+from tokens import devices, services
 from tokens.authentication import bearer_token, enforce_csrf
 from tokens.conf import conf
-from tokens.cookies import clear_auth_cookies
+from tokens.cookies import clear_auth_cookies, delete_private_cookie, device_cookie
 from tokens.responses import token_response
 from tokens.serializers import (
     CsrfTokenSerializer,
+    DeviceSerializer,
     EmptySerializer,
     LogoutRequestSerializer,
     RefreshRequestSerializer,
@@ -107,12 +108,11 @@ class LogoutAllView(APIView):
     )
     def post(self, request):
         EmptySerializer(data=request.data).is_valid(raise_exception=True)
-        revoked = services.revoke_all_sessions(
-            user_id=request.user.pk, reason=services.RevokeReason.LOGOUT_ALL, ip=client_ip(request),
-            user_agent=user_agent(request),
-        )
+        revoked = services.sign_out_everywhere(user_id=request.user.pk, ip=client_ip(request),
+                                               user_agent=user_agent(request))
         response = Response(RevokedCountSerializer({"revoked": revoked}).data)
         clear_auth_cookies(response)
+        delete_private_cookie(response, conf.device_cookie, path=conf.device_cookie_path)
         return response
 
 
@@ -134,6 +134,30 @@ class SessionDetailView(APIView):
     def delete(self, request, session_id):
         services.revoke_own_session(user_id=request.user.pk, session_id=session_id, ip=client_ip(request),
                                     user_agent=user_agent(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DeviceListView(APIView):
+    @extend_schema(summary="The current user's remembered devices, newest first",
+                   description="`current` marks the device whose cookie came with this request.",
+                   responses={200: DeviceSerializer(many=True), **ERRORS_401, **ERRORS_503},
+                   parameters=[RETRY_AFTER])
+    def get(self, request):
+        raw = device_cookie(request)
+        context = {"current_token_hash": devices.hash_device_token(raw) if raw else None}
+        serializer = DeviceSerializer(devices.remembered_devices(user_id=request.user.pk), many=True, context=context)
+        return no_store(Response(serializer.data))
+
+
+class DeviceDetailView(APIView):
+    @extend_schema(summary="Forget one of the current user's remembered devices",
+                   description="Its next password login asks for the second factor again. Another user's or "
+                               "an unknown device: 404.",
+                   responses={204: None, 404: ErrorSerializer, **ERRORS_401, **ERRORS_403_CSRF, **ERRORS_503},
+                   parameters=[RETRY_AFTER])
+    def delete(self, request, device_id):
+        devices.forget_device(user_id=request.user.pk, device_id=device_id, ip=client_ip(request),
+                              user_agent=user_agent(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

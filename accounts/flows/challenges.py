@@ -1,7 +1,8 @@
 """
-The emailed code's challenge: opened by a password login that needs a second
-factor, resent on request, ended when the account's budget of wrong codes is
-spent. Checking a code and starting the session is ``flows.login``.
+A login's second-factor challenge: opened by a password login that needs a
+second factor (with an emailed code, for a user with no app factor), resent
+on request, ended when the account's budget of wrong answers is spent.
+Checking an answer and starting the session is ``flows.login``.
 """
 
 import uuid
@@ -13,7 +14,15 @@ from django.utils import timezone
 
 from accounts import budgets, codes, tasks
 from accounts.conf import conf
-from accounts.errors import ChallengeExpired, ChallengeInvalid, ChallengeLocked, ChallengeUsed, TwoFactorCooldown
+from accounts.errors import (
+    ChallengeExpired,
+    ChallengeInvalid,
+    ChallengeLocked,
+    ChallengeUsed,
+    MethodUnavailable,
+    TwoFactorCooldown,
+)
+from accounts.methods import EMAIL, methods_for
 from accounts.models import TwoFactorChallenge, User
 from authsvc import ratelimits
 from authsvc.errors import ServiceError, TooManyRequests
@@ -22,22 +31,29 @@ from tokens import audit
 
 @dataclass(frozen=True)
 class TwoFactorPending:
-    """Login step one passed: a code was emailed; the client holds ``challenge`` until step two."""
+    """
+    Login step one passed: the client holds ``challenge`` until step two,
+    answering with one of ``methods`` (an emailed code was sent when
+    ``email`` is among them).
+    """
 
     challenge: str
     expires_in: int
+    methods: tuple[str, ...] = ("email",)
 
 
-def open_challenge(user: User, *, ip: str | None, user_agent: str) -> TwoFactorPending:
+def open_challenge(user: User, *, methods: list[str], ip: str | None, user_agent: str) -> TwoFactorPending:
     """
-    Start the second step of a login whose password was right: a challenge,
-    and its code emailed by a worker. The account's own budgets
-    (``accounts.budgets``) apply whatever the address or the challenge: no
-    challenge while wrong codes have paused the account, no code email past
-    the hourly cap.
+    Start the second step of a login whose password was right: a challenge
+    and, when the emailed code is among the user's ``methods``, its code
+    emailed by a worker. The account's own budgets (``accounts.budgets``)
+    apply whatever the address or the challenge: no challenge while wrong
+    answers have paused the account, no code email past the hourly cap.
     """
     budgets.check_not_paused(user.pk)
-    budgets.take_code_email(user.pk)
+    emailed = EMAIL in methods
+    if emailed:
+        budgets.take_code_email(user.pk)
     now = timezone.now()
     secret = codes.new_secret()
     ttl = conf.code_ttl
@@ -46,14 +62,15 @@ def open_challenge(user: User, *, ip: str | None, user_agent: str) -> TwoFactorP
         secret_hash=codes.hash_secret(secret),
         created_at=now,
         expires_at=now + timedelta(seconds=ttl),
-        code_sent_at=now,
-        pending_send=uuid.uuid4(),
+        code_sent_at=now if emailed else None,
+        pending_send=uuid.uuid4() if emailed else None,
         ip=ip,
         user_agent=user_agent,
     )
     end_open_challenges(user.pk, now=now, keep=conf.max_open_challenges)
-    tasks.enqueue(tasks.send_two_factor_code, str(challenge.pk), str(challenge.pending_send))
-    return TwoFactorPending(challenge=secret, expires_in=ttl)
+    if emailed:
+        tasks.enqueue(tasks.send_two_factor_code, str(challenge.pk), str(challenge.pending_send))
+    return TwoFactorPending(challenge=secret, expires_in=ttl, methods=tuple(methods))
 
 
 def end_open_challenges(user_id: int, *, now: datetime, keep: int = 0) -> int:
@@ -129,6 +146,9 @@ def resend_two_factor_code(*, challenge: str) -> None:
     (``accounts.budgets``): a resend that sends nothing gives its unit back.
     """
     pending = pending_challenge(challenge)
+    if EMAIL not in methods_for(pending.user):
+        # A user with an app factor is never mailed a code (DESIGN.md): not on request either.
+        raise MethodUnavailable()
     now = timezone.now()
     cooldown = conf.resend_cooldown
     send_id = uuid.uuid4()

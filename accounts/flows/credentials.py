@@ -1,4 +1,4 @@
-"""Checking a password, and the one rule for "credentials changed"."""
+"""Checking a password, whether factors can change here, and the one rule for "credentials changed"."""
 
 import uuid
 
@@ -6,10 +6,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 
-from accounts.errors import InvalidCredentials, InvalidPassword
+from accounts.conf import TwoFactorMode, conf
+from accounts.errors import InvalidCredentials, InvalidPassword, TwoFactorUnavailable
 from accounts.models import User, normalize_email
 from authsvc.errors import FieldErrors
+from accounts.flows import notices
 from tokens import audit
+from tokens.devices import forget_devices
 from tokens.services import keep_session_across_credentials_change, revoke_all_sessions
 
 
@@ -46,24 +49,36 @@ def confirm_password(user: User, password: str) -> None:
         raise InvalidPassword()
 
 
+def require_factors_available() -> None:
+    """With ``AUTH_2FA=off`` no login asks for a second factor: setting one up would only mislead (403)."""
+    if conf.two_factor_mode == TwoFactorMode.OFF:
+        raise TwoFactorUnavailable()
+
+
 def credentials_changed(*, user: User, reason: str, keep_session_id: uuid.UUID | None = None, revoked_by: str = "",
                         ip: str | None = None, user_agent: str = "", via: str = audit.Via.API) -> int:
     """
     The one rule for "credentials changed": once a password is set (by the
     user, a reset link or staff) or the account is deactivated, every session
     of the user ends — API and admin alike — except ``keep_session_id``, the
-    session a user changed their own password from. Call it in the
-    transaction that saved the change. Returns how many sessions were revoked.
+    session a user changed their own password from; every remembered device
+    is forgotten; and the user is owed one notice, whoever made the change.
+    Call it in the transaction that saved the change. Returns how many
+    sessions were revoked.
 
     The saved change has already moved ``User.auth_epoch`` on, which ends the
-    sessions for the token checks whatever the door (a shell included); this
-    revokes them by name, for the audit trail, the admin and the user's list,
-    and records the change itself (``credentials_changed``, its reason the
-    revocations'), whoever made it and through whichever door.
+    sessions for the token checks whatever the door (a shell included, which
+    ``accounts.receivers`` sees for the notice); this revokes them by name,
+    for the audit trail, the admin and the user's list, and records the
+    change itself (``credentials_changed``, its reason the revocations'),
+    whoever made it and through whichever door.
     """
     audit.record_event(audit.Kind.CREDENTIALS_CHANGED, user_id=user.pk, email=user.email, ip=ip,
                        user_agent=user_agent, reason=reason, actor=revoked_by or "user", via=via)
     if keep_session_id is not None:
         keep_session_across_credentials_change(session_id=keep_session_id, user=user)
-    return revoke_all_sessions(user_id=user.pk, reason=reason, except_session_id=keep_session_id,
-                               revoked_by=revoked_by, ip=ip, user_agent=user_agent, via=via)
+    revoked = revoke_all_sessions(user_id=user.pk, reason=reason, except_session_id=keep_session_id,
+                                  revoked_by=revoked_by, ip=ip, user_agent=user_agent, via=via)
+    forget_devices(user_id=user.pk, reason=reason, actor=revoked_by or "user", ip=ip, user_agent=user_agent, via=via)
+    notices.credentials_changed(user, reason=reason, by_staff=bool(revoked_by), revoked=revoked)
+    return revoked

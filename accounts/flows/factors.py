@@ -1,18 +1,39 @@
-"""A user's second factor, switched on or off: by the user, or by staff for a user who lost it."""
+"""
+A user's second factors as a whole: what they hold (``GET 2fa``), the
+emailed code switched on or off by the user, and factors taken away by staff
+for a user who lost them.
+"""
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import methods
 from accounts.conf import TwoFactorMode, conf
 from accounts.errors import ReauthenticationRequired, TwoFactorEnforced, TwoFactorUnavailable
+from accounts.flows import notices
 from accounts.flows.credentials import confirm_password
-from accounts.models import User
-from tokens import audit
+from accounts.flows.totp import remove_totp
+from accounts.models import RecoveryCode, User
+from tokens import audit, devices
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FactorStatus:
+    methods: list[str]
+    recovery_codes_left: int
+    webauthn: list[dict]
+
+
+def factor_status(user: User) -> FactorStatus:
+    """What ``GET 2fa`` shows: the methods a login of this user can finish with (in DESIGN's order), codes left."""
+    return FactorStatus(methods=methods.methods_for(user), recovery_codes_left=methods.recovery_codes_left(user),
+                        webauthn=[])
 
 
 def set_two_factor(*, user: User, password: str, enabled: bool, ip: str | None = None,
@@ -62,3 +83,36 @@ def disable_two_factor(*, user: User, by: str, signed_in_at: datetime | None, ip
         audit.record_event(audit.Kind.TWO_FACTOR_DISABLED, user_id=user.pk, email=user.email, ip=ip,
                            user_agent=user_agent, reason="staff", actor=by, via=via)
     logger.info("two-factor disabled by staff", extra={"user_id": user.pk})
+
+
+def remove_factor(*, user: User, method: str, by: str, signed_in_at: datetime | None, ip: str | None = None,
+                  user_agent: str = "", via: str = audit.Via.ADMIN) -> bool:
+    """
+    Staff take a factor away from a user who lost it (the app, or the
+    recovery codes), under the same recent sign-in rule as switching the
+    emailed code off; audited naming them (``by``), and the user is mailed.
+    False if the user had no such factor.
+    """
+    require_recent_sign_in(signed_in_at=signed_in_at)
+    with transaction.atomic():
+        if method == methods.TOTP:
+            return remove_totp(user, actor=by, ip=ip, user_agent=user_agent, via=via)
+        removed, _ = RecoveryCode.objects.filter(user=user).delete()
+        if removed:
+            audit.record_event(audit.Kind.FACTOR_REMOVED, user_id=user.pk, email=user.email, ip=ip,
+                               user_agent=user_agent, reason=methods.RECOVERY, actor=by, via=via)
+            notices.factor_changed(user, method=methods.RECOVERY, change="removed", by=by)
+    return bool(removed)
+
+
+def forget_devices_by_staff(*, user: User, by: str, signed_in_at: datetime | None, ip: str | None = None,
+                            user_agent: str = "", via: str = audit.Via.ADMIN) -> int:
+    """Staff forget every remembered device of a user: their next logins ask for the second factor again."""
+    require_recent_sign_in(signed_in_at=signed_in_at)
+    with transaction.atomic():
+        forgotten = devices.forget_devices(user_id=user.pk, reason="staff", actor=by, ip=ip, user_agent=user_agent,
+                                           via=via)
+        if forgotten:
+            notices.factor_changed(user, method="device", change="removed", by=by,
+                                   detail=f"{forgotten} remembered device(s) forgotten")
+    return forgotten

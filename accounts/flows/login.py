@@ -1,23 +1,27 @@
 """
 Password login, at every door (the API, the admin's login page): the
-password step, then — when a second factor applies — the emailed code, and
-in the end a session.
+password step, then — when a second factor applies and no remembered device
+is presented — the user's second factor, and in the end a session.
 """
+
+from dataclasses import replace
 
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import budgets, codes, store
+from accounts import budgets, methods, store
 from accounts.conf import TwoFactorMode, conf
-from accounts.errors import ChallengeInvalid, ChallengeUsed, InvalidCode, InvalidCredentials
-from accounts.flows import challenges
+from accounts.errors import ChallengeInvalid, ChallengeUsed, InvalidCode, InvalidCredentials, MethodUnavailable
+from accounts.flows import challenges, notices, recovery_codes
 from accounts.flows.challenges import TwoFactorPending
 from accounts.flows.credentials import check_credentials
 from accounts.models import TwoFactorChallenge, User, normalize_email
 from authsvc.metrics import LOGINS, SECOND_FACTORS
-from tokens import audit
+from tokens import audit, devices
 from tokens.services import IssuedTokens, issue_session
+
+REMEMBERED_DEVICE = "remembered_device"
 
 
 def two_factor_applies(user: User, *, staff: bool = False) -> bool:
@@ -27,20 +31,26 @@ def two_factor_applies(user: User, *, staff: bool = False) -> bool:
     altogether: a staff login can revoke anyone's sessions and switch off
     anyone's second factor, so it is not left to the staff member's own
     choice under ``AUTH_2FA=optional`` (DESIGN.md, "Staff and the admin").
+    A user who set up an app factor has chosen one, whatever the switch.
     """
     mode = conf.two_factor_mode
-    return mode == TwoFactorMode.REQUIRED or (mode == TwoFactorMode.OPTIONAL and (staff or user.two_factor_enabled))
+    if mode == TwoFactorMode.REQUIRED:
+        return True
+    return mode == TwoFactorMode.OPTIONAL and (staff or user.two_factor_enabled or methods.has_app_factor(user))
 
 
 def login(*, email: str, password: str, ip: str | None, user_agent: str, via: str = audit.Via.API,
-          staff: bool = False) -> IssuedTokens | TwoFactorPending:
+          staff: bool = False, device_token: str | None = None) -> IssuedTokens | TwoFactorPending:
     """
-    Password login: a session at once, or, when 2FA applies, a challenge and an emailed code.
+    Password login: a session at once, or, when 2FA applies, a challenge for
+    the second factor (and an emailed code, for a user with no app factor).
 
     ``via`` names the door in the audit trail. ``staff`` is the admin's door:
     only active staff pass it (anyone else gets the wrong-password answer, so
     the page does not tell which accounts are staff), and their second
-    factor always applies unless ``AUTH_2FA=off``.
+    factor always applies unless ``AUTH_2FA=off``. ``device_token``: a
+    remembered device of this user skips the second factor; any other value
+    is ignored (``tokens.devices``).
     """
     try:
         user = check_credentials(email=email, password=password)
@@ -56,74 +66,110 @@ def login(*, email: str, password: str, ip: str | None, user_agent: str, via: st
         raise
     if not two_factor_applies(user, staff=staff):
         return start_session(user, ip=ip, user_agent=user_agent, reason="password", via=via)
-    pending = challenges.open_challenge(user, ip=ip, user_agent=user_agent)
+    if devices.use_remembered_device(user_id=user.pk, raw=device_token):
+        return start_session(user, ip=ip, user_agent=user_agent, reason=REMEMBERED_DEVICE, via=via)
+    pending = challenges.open_challenge(user, methods=methods.methods_for(user), ip=ip, user_agent=user_agent)
     LOGINS.labels(outcome="two_factor_required").inc()
     return pending
 
 
-def complete_two_factor_login(*, challenge: str, code: str, ip: str | None, user_agent: str,
-                              via: str = audit.Via.API) -> IssuedTokens:
+def complete_two_factor_login(*, challenge: str, code: str, method: str | None = None, remember_device: bool = False,
+                              ip: str | None, user_agent: str, via: str = audit.Via.API) -> IssuedTokens:
     """
-    Login step two: the emailed code for this challenge → a session.
+    Login step two, the one frame every method plugs into
+    (``accounts.methods``): ``method``'s answer for this challenge → a
+    session. No ``method``: the user's first (DESIGN's order).
 
-    Each try is counted by a conditional ``UPDATE`` before the code is
-    compared (``accounts.store.count_attempt``), so 50 parallel wrong guesses
-    still burn the challenge after ``MAX_ATTEMPTS``; the challenge is
-    consumed by another conditional ``UPDATE``, so of 10 parallel right
-    codes exactly one logs in.
+    Each try is counted by a conditional ``UPDATE`` before the answer is
+    checked (``accounts.store.count_attempt``), so 50 parallel wrong guesses
+    still burn the challenge after ``MAX_ATTEMPTS``, whatever methods they
+    name; the challenge is consumed by another conditional ``UPDATE``, in the
+    transaction of the check, so of 10 parallel right answers exactly one
+    logs in, and a single-use answer spent by a loser is given back.
 
-    Across challenges, the account's budget of wrong codes
-    (``accounts.budgets``) is spent before a code is compared and given back
-    when it was right; the wrong code that spends its last unit pauses the
-    account (``challenges.pause``), and while it is paused no code is
-    compared at all.
+    Across challenges, the account's budget of wrong answers
+    (``accounts.budgets``) is spent before an answer is checked and given
+    back when it was right, for every method alike, so switching method
+    buys no guesses; the wrong answer that spends its last unit pauses the
+    account (``challenges.pause``), and while it is paused nothing is
+    checked at all.
 
-    ``SECOND_FACTORS`` counts the codes compared, as the audit trail does:
-    ``failed``, ``locked`` for the wrong code that used up the last try, and
-    ``succeeded`` when a session starts.
+    ``SECOND_FACTORS`` counts the answers checked by method, as the audit
+    trail does: ``failed``, ``locked`` for the wrong answer that used up the
+    last try, and ``succeeded`` when a session starts. ``remember_device``:
+    the issued tokens carry a remembered device's token too.
     """
     pending = challenges.pending_challenge(challenge)
     now = timezone.now()
-    if not pending.user.is_active:
+    user = pending.user
+    if not user.is_active:
         raise ChallengeInvalid()
+    available = methods.methods_for(user)
+    name = method or available[0]
+    if name not in available:
+        raise MethodUnavailable()
     budgets.check_not_paused(pending.user_id)
     attempts = store.count_attempt(pending.pk, now=now)
     if attempts is None:
         pending.refresh_from_db()
         raise challenges.refusal(pending, now) or ChallengeInvalid()
     reserved = budgets.reserve_wrong_code(pending.user_id)
-    if not codes.is_well_formed_code(code) or not codes.hashes_match(
-        pending.code_hash, codes.hash_code(pending.pk, code)
-    ):
+    try:
+        # Checked and turned into a session together: a database lost between
+        # the two must not eat a right answer and leave the user with nothing.
+        with transaction.atomic():
+            right = methods.get(name).check(user, code, challenge=pending, now=now)
+            if right:
+                issued = _finish(pending, now=now, method=name, remember_device=remember_device, ip=ip,
+                                 user_agent=user_agent, via=via)
+    except ChallengeUsed:
+        budgets.give_back(reserved)
+        raise
+    if not right:
         locked = attempts >= TwoFactorChallenge.MAX_ATTEMPTS
         audit.record_event(
             audit.Kind.TWO_FACTOR_LOCKED if locked else audit.Kind.TWO_FACTOR_FAILED, user_id=pending.user_id,
-            email=pending.user.email, ip=ip, user_agent=user_agent, reason=f"attempt {attempts}", actor="user",
+            email=user.email, ip=ip, user_agent=user_agent, reason=f"{name}: attempt {attempts}", actor="user",
             via=via,
         )
-        SECOND_FACTORS.labels(method="email", outcome="locked" if locked else "failed").inc()
+        SECOND_FACTORS.labels(method=name, outcome="locked" if locked else "failed").inc()
         if reserved is not None and reserved.spent:
             challenges.pause(pending, reserved, ip=ip, user_agent=user_agent, via=via)
         raise InvalidCode()
     budgets.give_back(reserved)
-    # Consumed and turned into a session together: a database lost between
-    # the two must not eat a right code and leave the user with nothing.
-    with transaction.atomic():
-        if not TwoFactorChallenge.objects.filter(pk=pending.pk, consumed_at__isnull=True).update(consumed_at=now):
-            raise ChallengeUsed()
-        issued = start_session(pending.user, ip=ip, user_agent=user_agent, reason="two_factor", via=via)
-    SECOND_FACTORS.labels(method="email", outcome="succeeded").inc()
+    SECOND_FACTORS.labels(method=name, outcome="succeeded").inc()
+    return issued
+
+
+def _finish(pending: TwoFactorChallenge, *, now, method: str, remember_device: bool, ip: str | None,
+            user_agent: str, via: str) -> IssuedTokens:
+    """The right answer: the challenge consumed (once), a session, and a remembered device if asked for."""
+    if not TwoFactorChallenge.objects.filter(pk=pending.pk, consumed_at__isnull=True).update(consumed_at=now):
+        raise ChallengeUsed()
+    user = pending.user
+    issued = start_session(user, ip=ip, user_agent=user_agent, reason=method, via=via)
+    if method == methods.RECOVERY:
+        recovery_codes.recovery_code_used(user, ip=ip, user_agent=user_agent, via=via)
+    if remember_device:
+        device = devices.remember_device(user_id=user.pk, ip=ip, user_agent=user_agent, via=via)
+        issued = replace(issued, device_token=device.token, device_expires_at=device.expires_at)
     return issued
 
 
 def start_session(user: User, *, ip: str | None, user_agent: str, reason: str, via: str) -> IssuedTokens:
-    """A login's last step, by password or by second factor: counted once as a succeeded login."""
+    """
+    A login's last step, by password, second factor or remembered device:
+    counted once as a succeeded login, and the "New sign-in" alert when it
+    comes from somewhere new (``notices.sign_in_if_new``).
+    """
     issued = issue_session(user=user, ip=ip, user_agent=user_agent)
     # What ``django.contrib.auth.login()`` sends: its receiver sets
     # ``last_login`` (the admin's column), and other apps hook it. The admin's
     # door ends in ``login()`` itself, which sends it: not twice.
     if via != audit.Via.ADMIN:
         user_logged_in.send(sender=user.__class__, request=None, user=user)
+    if reason != REMEMBERED_DEVICE:
+        notices.sign_in_if_new(user, session_id=issued.session_id, ip=ip, user_agent=user_agent, via=via)
     audit.record_event(audit.Kind.LOGIN_SUCCEEDED, user_id=user.pk, email=user.email, session_id=issued.session_id,
                        ip=ip, user_agent=user_agent, reason=reason, actor="user", via=via)
     LOGINS.labels(outcome="succeeded").inc()

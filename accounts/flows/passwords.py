@@ -19,7 +19,9 @@ def change_password(*, user: User, old_password: str, new_password: str, current
     """
     Set a new password, keeping the session it was changed from and revoking
     every other one (whoever else holds them may be the reason for the
-    change). Returns how many sessions were revoked.
+    change), and forgetting every remembered device. Returns how many
+    sessions were revoked. The notice is the one rule's
+    (``credentials_changed``).
 
     The new password is judged before the old one is checked: refusing a
     weak new password only after a right old one would tell whoever holds a
@@ -30,10 +32,8 @@ def change_password(*, user: User, old_password: str, new_password: str, current
     user.set_password(new_password)
     with transaction.atomic():
         user.save(update_fields=["password"])
-        revoked = credentials_changed(user=user, reason=RevokeReason.PASSWORD_CHANGE,
-                                      keep_session_id=current_session_id, ip=ip, user_agent=user_agent)
-    tasks.enqueue(tasks.send_password_changed_notice, user.pk, "changed", revoked)
-    return revoked
+        return credentials_changed(user=user, reason=RevokeReason.PASSWORD_CHANGE,
+                                   keep_session_id=current_session_id, ip=ip, user_agent=user_agent)
 
 
 def request_password_reset(*, email: str) -> None:
@@ -61,9 +61,7 @@ def confirm_password_reset(*, uid: str, token: str, new_password: str, ip: str |
     user.set_password(validated_password(new_password, user, field="new_password"))
     with transaction.atomic():
         user.save(update_fields=["password"])
-        revoked = credentials_changed(user=user, reason=RevokeReason.PASSWORD_RESET, ip=ip, user_agent=user_agent)
-    tasks.enqueue(tasks.send_password_changed_notice, user.pk, "reset", revoked)
-    return revoked
+        return credentials_changed(user=user, reason=RevokeReason.PASSWORD_RESET, ip=ip, user_agent=user_agent)
 
 
 def warn_of_sign_in_attempts(*, email: str) -> None:

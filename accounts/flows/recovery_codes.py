@@ -1,0 +1,45 @@
+"""Recovery codes: made (shown once), replaced with the password, and spent (``accounts.methods`` checks them)."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import methods, recovery
+from accounts.flows import notices
+from accounts.flows.credentials import confirm_password, require_factors_available
+from accounts.models import RecoveryCode, User
+from tokens import audit
+
+
+def replace_codes(user: User) -> list[str]:
+    """
+    Ten new codes for ``user``, the old ones gone: the codes themselves, to
+    show once; only their keyed hashes are kept. Call it in a transaction.
+    """
+    codes = recovery.new_codes()
+    now = timezone.now()
+    RecoveryCode.objects.filter(user=user).delete()
+    RecoveryCode.objects.bulk_create(
+        RecoveryCode(user=user, code_hash=recovery.hash_code(user.pk, recovery.normalized(code)), created_at=now)
+        for code in codes
+    )
+    return codes
+
+
+def regenerate_recovery_codes(*, user: User, password: str, ip: str | None = None, user_agent: str = "") -> list[str]:
+    """The user replaces their recovery codes (with the password): the old ones stop working at once."""
+    require_factors_available()
+    confirm_password(user, password)
+    with transaction.atomic():
+        codes = replace_codes(user)
+        audit.record_event(audit.Kind.FACTOR_ADDED, user_id=user.pk, email=user.email, ip=ip, user_agent=user_agent,
+                           reason=methods.RECOVERY, actor="user", via=audit.Via.API)
+        notices.factor_changed(user, method=methods.RECOVERY, change="added")
+    return codes
+
+
+def recovery_code_used(user: User, *, ip: str | None, user_agent: str, via: str) -> None:
+    """A recovery code was spent (a login, or proof for a factor change): audit event and notice, with how many are left."""
+    left = methods.recovery_codes_left(user)
+    audit.record_event(audit.Kind.RECOVERY_CODE_USED, user_id=user.pk, email=user.email, ip=ip,
+                       user_agent=user_agent, reason=f"{left} left", actor="user", via=via)
+    notices.factor_changed(user, method=methods.RECOVERY, change="used", detail=f"{left} left")

@@ -1,0 +1,37 @@
+"""
+The one door no flow sees: a password set, or an account deactivated, by
+code that saves the user itself — ``manage.py changepassword``, a shell's
+``set_password`` + ``save``, another app. ``User.save`` marks such a save
+(the credentials epoch moved, ``accounts.models``); this owes the user the
+notice DESIGN.md promises for every credentials change, once the save has
+committed. A change made through a flow owes its notice in its own
+transaction (``flows.credentials.credentials_changed``), under the same key,
+so here it finds it owed already and nothing more is sent.
+
+A departure from STYLE 11 (no rules in signals), on purpose: only a hook on
+the model hears every door, and all it does is ask the flow for the notice.
+"""
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from accounts.flows import notices
+from accounts.models import User
+from tokens.models import Session
+
+
+@receiver(post_save, sender=User, dispatch_uid="accounts.receivers.credentials_saved")
+def credentials_saved(sender, instance: User, created: bool, **kwargs) -> None:
+    if created or not getattr(instance, "credentials_moved", False):
+        return
+    user_id, epoch = instance.pk, instance.auth_epoch
+    transaction.on_commit(lambda: _owe_notice(user_id, epoch))
+
+
+def _owe_notice(user_id: int, epoch: int) -> None:
+    user = User.objects.filter(pk=user_id, auth_epoch=epoch).first()
+    if user is None:
+        return  # gone, or changed again since: that change owes its own notice
+    reason = Session.RevokeReason.PASSWORD_SET if user.is_active else Session.RevokeReason.DEACTIVATED
+    notices.credentials_changed(user, reason=reason, by_staff=False, revoked=0)
