@@ -1,12 +1,16 @@
 """The accounts app's purge (a ``PURGE_FUNCTIONS`` entry, run with the token purge)."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import TwoFactorChallenge
+from accounts.models import Notice, TwoFactorChallenge
 from authsvc.purge import purge_queryset
 
 CHALLENGES = "two_factor_challenges"
+NOTICES = "notices"
 
 
 def purge_challenges(*, batch_size: int, dry_run: bool = False, now=None, on_progress=None) -> dict[str, int]:
@@ -14,3 +18,14 @@ def purge_challenges(*, batch_size: int, dry_run: bool = False, now=None, on_pro
     now = now or timezone.now()
     dead = TwoFactorChallenge.objects.filter(Q(expires_at__lt=now) | Q(consumed_at__isnull=False))
     return purge_queryset(dead, kind=CHALLENGES, batch_size=batch_size, dry_run=dry_run, on_progress=on_progress)
+
+
+def purge_notices(*, batch_size: int, dry_run: bool = False, now=None, on_progress=None) -> dict[str, int]:
+    """
+    Delete notices older than ``AUTH_EVENT_RETENTION``, sent or not: a notice
+    that could not be sent in that long is news to no one. Each is only the
+    record that makes its email go out once.
+    """
+    now = now or timezone.now()
+    old = Notice.objects.filter(created_at__lt=now - timedelta(seconds=settings.AUTH_EVENT_RETENTION))
+    return purge_queryset(old, kind=NOTICES, batch_size=batch_size, dry_run=dry_run, on_progress=on_progress)

@@ -129,6 +129,7 @@ PURGE_FUNCTIONS = [
     "tokens.audit.purge_events",
     "tokens.devices.purge_devices",
     "accounts.purge.purge_challenges",
+    "accounts.purge.purge_notices",
 ]
 # How long the audit trail (AuthEvent) is kept, in seconds (90 days).
 AUTH_EVENT_RETENTION = env.int("AUTH_EVENT_RETENTION", default=90 * 24 * 3600)

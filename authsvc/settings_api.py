@@ -21,7 +21,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "authsvc",
     "DESCRIPTION": (
-        "Email + password login with an emailed second factor, rotating refresh "
+        "Email + password login with a second factor (authenticator app, recovery codes, emailed code), rotating refresh "
         "tokens with reuse detection, and revocable sessions."
     ),
     "VERSION": "1.0.0",
@@ -34,6 +34,8 @@ SPECTACULAR_SETTINGS = {
     # cookie left by the app must not turn them into a 401.
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # One name for the second-factor methods wherever a field lists them.
+    "ENUM_NAME_OVERRIDES": {"SecondFactorMethod": "accounts.serializers.METHODS"},
 }
 # Whether /api/schema/ and /api/docs/ are served; off, they are the JSON 404
 # of an unknown path (an install that would rather not publish its API map).

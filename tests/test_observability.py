@@ -452,7 +452,7 @@ def start_two_factor_login(client, user, django_capture_on_commit_callbacks) -> 
                              {"email": user.email, "password": PASSWORD, "transport": "body"})
     assert response.status_code == 200
     body = response.json()
-    assert body == {"two_factor_required": True, "expires_in": 600, "challenge": body["challenge"]}
+    assert body == {"two_factor_required": True, "expires_in": 600, "methods": ["email"], "challenge": body["challenge"]}
     return body["challenge"], code_from_outbox()
 
 
@@ -595,7 +595,8 @@ def test_the_purge_counts_deleted_rows_by_kind_and_a_dry_run_counts_nothing(clie
     assert counters.moved() == {'authsvc_logins_total{outcome="succeeded"}': 1}
     deleted = purge_all(now=later)
 
-    assert would == deleted == {"refresh_tokens": 1, "sessions": 1, "auth_events": 0, "two_factor_challenges": 0}
+    assert would == deleted == {"refresh_tokens": 1, "sessions": 1, "auth_events": 0, "two_factor_challenges": 0,
+                                  "trusted_devices": 0, "notices": 0}
     assert counters.moved() == {
         'authsvc_logins_total{outcome="succeeded"}': 1,
         'authsvc_purged_rows_total{kind="refresh_tokens"}': 1,

@@ -29,8 +29,8 @@ def wrong(code: str) -> str:
 def test_body_transport_two_step_login(api, user, start_login):
     response, code = start_login(user, transport="body")
     body = response.json()
-    assert set(body) == {"two_factor_required", "expires_in", "challenge"}
-    assert body["two_factor_required"] is True and body["expires_in"] == 600
+    assert set(body) == {"two_factor_required", "expires_in", "methods", "challenge"}
+    assert body["two_factor_required"] is True and body["expires_in"] == 600 and body["methods"] == ["email"]
     assert "two_factor_auth" not in response.cookies
     assert mail.outbox[0].to == ["alice@example.com"]
     assert code not in mail.outbox[0].subject
@@ -46,7 +46,7 @@ def test_body_transport_two_step_login(api, user, start_login):
 def test_cookie_transport_two_step_login(api, user, start_login, settings):
     settings.DEBUG = False
     response, code = start_login(user, transport="cookie")
-    assert response.json() == {"two_factor_required": True, "expires_in": 600}
+    assert response.json() == {"two_factor_required": True, "expires_in": 600, "methods": ["email"]}
     cookie = response.cookies["two_factor_auth"]
     assert cookie["httponly"] and cookie["secure"] and cookie["path"] == "/api/auth/login/"
     assert int(cookie["max-age"]) == 600

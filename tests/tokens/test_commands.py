@@ -97,8 +97,10 @@ def test_purge_tokens_prints_the_counts_per_kind(purge_scenario):
 
     assert output == (
         "auth_events: 0 deleted\n"
+        "notices: 0 deleted\n"
         f"refresh_tokens: {len(scenario.dead_records)} deleted\n"
         f"sessions: {len(scenario.dead_sessions)} deleted\n"
+        "trusted_devices: 0 deleted\n"
         "two_factor_challenges: 0 deleted\n"
     )
     assert set(Session.objects.values_list("pk", flat=True)) == scenario.kept_sessions
@@ -111,8 +113,10 @@ def test_purge_tokens_dry_run_deletes_nothing(purge_scenario):
 
     assert output == (
         "auth_events: 0 to delete (dry run)\n"
+        "notices: 0 to delete (dry run)\n"
         f"refresh_tokens: {len(scenario.dead_records)} to delete (dry run)\n"
         f"sessions: {len(scenario.dead_sessions)} to delete (dry run)\n"
+        "trusted_devices: 0 to delete (dry run)\n"
         "two_factor_challenges: 0 to delete (dry run)\n"
     )
     assert Session.objects.count() == len(scenario.sessions)
@@ -134,8 +138,10 @@ def test_purge_tokens_reports_progress_on_a_backlog(make_user):
         "  refresh_tokens: 10 deleted so far…",
         "  refresh_tokens: 20 deleted so far…",
         "auth_events: 0 deleted",
+        "notices: 0 deleted",
         "refresh_tokens: 25 deleted",
         "sessions: 1 deleted",
+        "trusted_devices: 0 deleted",
         "two_factor_challenges: 0 deleted",
     ]
 
