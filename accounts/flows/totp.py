@@ -87,7 +87,7 @@ def disable_totp(*, user: User, password: str, code: str, ip: str | None = None,
     if not methods.get(methods.TOTP).enrolled(user):
         raise FactorMissing()
     now = timezone.now()
-    method = methods.TOTP if len(code.strip()) == totp.DIGITS else methods.RECOVERY
+    method = methods.method_for_answer((methods.TOTP, methods.RECOVERY), code)
     with budgets.spending_wrong_answer(user.pk):
         with transaction.atomic():
             if not methods.get(method).check(user, code, challenge=None, now=now):
