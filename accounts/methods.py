@@ -18,10 +18,14 @@ A passkey (``webauthn``) is the next method: a class here, its name first
 in ``ORDER``.
 """
 
+import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from accounts import codes, recovery, secretbox, totp
 from accounts.models import RecoveryCode, TotpDevice, TwoFactorChallenge, User
+
+logger = logging.getLogger(__name__)
 
 EMAIL = "email"
 TOTP = "totp"
@@ -80,7 +84,15 @@ def accept_totp_code(device: TotpDevice, answer: str, *, now: datetime) -> bool:
     arrive together (django-otp's ``TOTPDevice.verify_token`` keeps the
     same ``last_t``).
     """
-    step = totp.matching_step(secretbox.decrypt(device.encrypted_secret), answer.strip(), at=now)
+    try:
+        secret = secretbox.decrypt(device.encrypted_secret)
+    except secretbox.UndecryptableSecret:
+        # FACTOR_ENCRYPTION_KEY (or SECRET_KEY) changed without keeping the old
+        # key: no code can be checked. The user falls back to a recovery code.
+        logger.error("an authenticator app's secret cannot be decrypted: was its key removed?",
+                     extra={"user_id": device.user_id})
+        return False
+    step = totp.matching_step(secret, answer.strip(), at=now)
     if step is None:
         return False
     return bool(TotpDevice.objects.filter(pk=device.pk, last_step__lt=step).update(last_step=step, last_used_at=now))
@@ -130,3 +142,18 @@ def has_app_factor(user: User) -> bool:
 
 def recovery_codes_left(user: User) -> int:
     return RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
+
+
+def method_for_answer(available: Sequence[str], answer: str) -> str:
+    """
+    The method a typed answer is for, where one field takes every method
+    (the admin's code step): six digits are a code — the app's, else the
+    emailed one — and anything else a recovery code. When the user has no
+    method of that shape, their other one: a mistyped code is then a wrong
+    answer like any other, not a different refusal. With none of these (a
+    passkey alone), the shape's own, which the login frame refuses as
+    ``method_unavailable``.
+    """
+    is_code = codes.is_well_formed_code(answer.strip())
+    preference = (TOTP, EMAIL, RECOVERY) if is_code else (RECOVERY, TOTP, EMAIL)
+    return next((name for name in preference if name in available), preference[0])
