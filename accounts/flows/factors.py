@@ -54,6 +54,7 @@ def set_two_factor(*, user: User, password: str, enabled: bool, ip: str | None =
         audit.record_event(audit.Kind.TWO_FACTOR_ENABLED if enabled else audit.Kind.TWO_FACTOR_DISABLED,
                            user_id=user.pk, email=user.email, ip=ip, user_agent=user_agent, reason="user",
                            actor="user", via=audit.Via.API)
+        notices.factor_changed(user, method=methods.EMAIL, change="added" if enabled else "removed")
     logger.info("two-factor %s", "enabled" if enabled else "disabled", extra={"user_id": user.pk})
 
 
@@ -82,6 +83,7 @@ def disable_two_factor(*, user: User, by: str, signed_in_at: datetime | None, ip
         user.save(update_fields=["two_factor_enabled"])
         audit.record_event(audit.Kind.TWO_FACTOR_DISABLED, user_id=user.pk, email=user.email, ip=ip,
                            user_agent=user_agent, reason="staff", actor=by, via=via)
+        notices.factor_changed(user, method=methods.EMAIL, change="removed", by=by)
     logger.info("two-factor disabled by staff", extra={"user_id": user.pk})
 
 
