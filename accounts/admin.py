@@ -1,19 +1,22 @@
+from functools import partial
+
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import display_for_value, unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import transaction
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
+from accounts import methods
 from accounts.admin_session import reauthenticate_url, signed_in_at
 from accounts.conf import TwoFactorMode, conf
 from accounts.flows import factors
 from accounts.flows.credentials import credentials_changed
 from accounts.errors import ReauthenticationRequired
-from accounts.models import TwoFactorChallenge, User
+from accounts.models import TotpDevice, TwoFactorChallenge, User
 from authsvc.net import client_ip, user_agent
-from tokens import audit
+from tokens import audit, devices
 from tokens.admin import ReadOnlyAdmin, UserSessionInline, staff_identity
 from tokens.models import Session
 from tokens.services import revoke_all_sessions
@@ -27,14 +30,17 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["email"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Security", {"fields": ("two_factor_enabled", "sessions_link")}),
+        ("Security", {"fields": ("two_factor_enabled", "second_factors", "recovery_codes_left", "authenticator_app",
+                                 "remembered_devices", "sessions_link")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
-    readonly_fields = ["last_login", "date_joined", "sessions_link"]
+    readonly_fields = ["last_login", "date_joined", "second_factors", "recovery_codes_left", "authenticator_app",
+                       "remembered_devices", "sessions_link"]
     inlines = [UserSessionInline]
-    actions = ["revoke_all_sessions", "disable_two_factor"]
+    actions = ["revoke_all_sessions", "disable_two_factor", "remove_authenticator_app", "remove_recovery_codes",
+               "forget_remembered_devices"]
 
     # --- credentials changed through the admin: the one rule (accounts.flows.credentials.credentials_changed) ---
 
@@ -70,6 +76,40 @@ class UserAdmin(DjangoUserAdmin):
             actions.pop("disable_two_factor", None)
         return actions
 
+    # --- the user's second factors, read-only (taken away with the actions below) ---
+
+    @admin.display(description="second-factor methods")
+    def second_factors(self, user: User) -> str:
+        """What a login of this user can finish with, in the order it is offered (as ``GET 2fa`` lists them)."""
+        return ", ".join(methods.methods_for(user)) if user.pk is not None else "-"
+
+    @admin.display(description="recovery codes left")
+    def recovery_codes_left(self, user: User) -> int | str:
+        return methods.recovery_codes_left(user) if user.pk is not None else "-"
+
+    @admin.display(description="authenticator app")
+    def authenticator_app(self, user: User) -> str:
+        app = TotpDevice.objects.filter(user_id=user.pk).first() if user.pk is not None else None
+        if app is None:
+            return "-"
+        if app.confirmed_at is None:
+            return f"set up {display_for_value(app.created_at, '-')}, not confirmed: no login asks for it"
+        return f"confirmed {display_for_value(app.confirmed_at, '-')}"
+
+    @admin.display(description="remembered devices")
+    def remembered_devices(self, user: User) -> str:
+        """The devices that skip this user's second factor (never their tokens' hashes), newest first."""
+        remembered = devices.remembered_devices(user_id=user.pk) if user.pk is not None else []
+        if not remembered:
+            return "-"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((display_for_value(d.created_at, "-"), display_for_value(d.last_used_at, "never"), d.ip or "-",
+              d.user_agent or "-") for d in remembered),
+        )
+        return format_html("<table><thead><tr><th>created</th><th>last used</th><th>IP</th><th>user agent</th>"
+                           "</tr></thead><tbody>{}</tbody></table>", rows)
+
     @admin.display(description="sessions")
     def sessions_link(self, user: User) -> str:
         if user.pk is None:
@@ -92,25 +132,56 @@ class UserAdmin(DjangoUserAdmin):
             messages.SUCCESS,
         )
 
+    # --- staff weakening an account: a recent sign-in, and the audit trail names them ---
+
+    def _weaken(self, request, users, change) -> list | None:
+        """
+        ``change(user=…)`` for each of ``users``, as the signed-in staff
+        member (``accounts.flows.factors``: a recent sign-in, audit events
+        naming them, the user mailed); what each returned. None when their
+        sign-in is too old: refused before the first change, and the
+        message links to signing in afresh, which comes back here.
+        """
+        staff = {"by": staff_identity(request), "signed_in_at": signed_in_at(request), "ip": client_ip(request),
+                 "user_agent": user_agent(request), "via": audit.Via.ADMIN}
+        try:
+            return [change(user=user, **staff) for user in users]
+        except ReauthenticationRequired as refused:
+            self.message_user(request, format_html('{} <a href="{}">Sign in again</a>', refused.detail,
+                                                   reauthenticate_url(request)), messages.ERROR)
+            return None
+
     @admin.action(description="Disable two-factor", permissions=["change"])
     def disable_two_factor(self, request, queryset):
         users = list(queryset.filter(two_factor_enabled=True))
-        try:
-            for user in users:
-                factors.disable_two_factor(
-                    user=user, by=staff_identity(request), signed_in_at=signed_in_at(request), ip=client_ip(request),
-                    user_agent=user_agent(request), via=audit.Via.ADMIN,
-                )
-        except ReauthenticationRequired as refused:
-            # Refused before the first change: the staff member signs in afresh and comes back here.
-            self.message_user(request, format_html('{} <a href="{}">Sign in again</a>', refused.detail,
-                                                   reauthenticate_url(request)), messages.ERROR)
+        if self._weaken(request, users, factors.disable_two_factor) is None:
             return
         self.message_user(
             request,
             ngettext("Two-factor disabled for %d user.", "Two-factor disabled for %d users.", len(users)) % len(users),
             messages.SUCCESS,
         )
+
+    @admin.action(description="Remove authenticator app", permissions=["change"])
+    def remove_authenticator_app(self, request, queryset):
+        self._remove_factor(request, queryset, methods.TOTP, "Authenticator app")
+
+    @admin.action(description="Remove recovery codes", permissions=["change"])
+    def remove_recovery_codes(self, request, queryset):
+        self._remove_factor(request, queryset, methods.RECOVERY, "Recovery codes")
+
+    def _remove_factor(self, request, queryset, method: str, what: str) -> None:
+        removed = self._weaken(request, queryset, partial(factors.remove_factor, method=method))
+        if removed is not None:
+            self.message_user(request, f"{what} removed for {sum(removed)} of {len(removed)} user(s).",
+                              messages.SUCCESS if any(removed) else messages.WARNING)
+
+    @admin.action(description="Forget remembered devices", permissions=["change"])
+    def forget_remembered_devices(self, request, queryset):
+        forgotten = self._weaken(request, queryset, factors.forget_devices_by_staff)
+        if forgotten is not None:
+            self.message_user(request, f"Forgot {sum(forgotten)} remembered device(s) of {len(forgotten)} user(s).",
+                              messages.SUCCESS if any(forgotten) else messages.WARNING)
 
 
 @admin.register(TwoFactorChallenge)

@@ -1,7 +1,10 @@
 """The admin login's two forms: the password step and the code step (``accounts.admin_site``)."""
 
+from collections.abc import Sequence
+
 from django import forms
 
+from accounts.methods import RECOVERY
 from accounts.serializers import PASSWORD_MAX_LENGTH
 
 
@@ -18,7 +21,16 @@ class PasswordForm(forms.Form):
 
 
 class CodeForm(forms.Form):
+    """One field for every method the sign-in can finish with (``methods.method_for_answer`` reads it)."""
+
     code = forms.CharField(
         label="Code", max_length=16,
         widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+    remember_device = forms.BooleanField(label="Remember this browser", required=False)
+
+    def __init__(self, *args, methods: Sequence[str] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if RECOVERY in methods:
+            # A recovery code has letters: no digits-only keyboard.
+            self.fields["code"].widget.attrs["inputmode"] = "text"

@@ -7,7 +7,8 @@ sessions and switches off anyone's second factor. Here staff sign in through
 the login service the API uses (``accounts.flows.login.login`` with
 ``staff=True``, then ``complete_two_factor_login``), under the API's rate
 limits on the same counters, with the same audit events marked ``via:
-admin``: email + password, then their second factor unless ``AUTH_2FA=off``.
+admin``: email + password, then their second factor unless ``AUTH_2FA=off``
+or the browser is one they asked to be remembered (``accounts.admin_factors``).
 
 A finished sign-in starts a ``tokens.Session`` like any login (its JWTs are
 not used) and binds the Django session to it. An admin page is served only
@@ -35,6 +36,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
+from accounts import admin_factors, methods
 from accounts.admin_forms import CodeForm, PasswordForm
 from accounts.admin_session import REAUTH_PARAM, SESSION_ID_KEY, signed_in_at
 from accounts.errors import (
@@ -44,11 +46,12 @@ from accounts.errors import (
     ChallengeUsed,
     InvalidCode,
     InvalidCredentials,
+    MethodUnavailable,
 )
 from accounts.flows import challenges, login
 from accounts.flows.credentials import credentials_changed
 from accounts.limits import enforce_login_email_limits
-from authsvc.errors import TooManyRequests, Unavailable
+from authsvc.errors import ServiceError, TooManyRequests, Unavailable
 from authsvc.exceptions import describe_error
 from authsvc.net import client_ip, user_agent
 from authsvc.ratelimits import enforce_ip_rate_limit, enforce_rate_limit
@@ -108,12 +111,14 @@ class AdminSite(admin.AdminSite):
         enforce_login_email_limits(request, email)
         try:
             result = login.login(email=email, password=form.cleaned_data["password"], ip=ip,
-                                 user_agent=user_agent(request), via=VIA, staff=True)
+                                 user_agent=user_agent(request), via=VIA, staff=True,
+                                 device_token=admin_factors.remembered_browser(request))
         except InvalidCredentials as refused:
             form.add_error(None, refused.detail)
             return None
         if isinstance(result, challenges.TwoFactorPending):
             request.session[CHALLENGE_KEY] = result.challenge
+            admin_factors.keep_methods(request, result.methods)
             return self._redirect_keeping_next(request, "admin:login_two_factor")
         return self._signed_in(request, result)
 
@@ -126,33 +131,41 @@ class AdminSite(admin.AdminSite):
         challenge = request.session.get(CHALLENGE_KEY)
         if not challenge:
             return self._start_over(request, None)
+        available = admin_factors.pending_methods(request)
         resend = request.method == "POST" and "resend" in request.POST
-        form = CodeForm(request.POST if request.method == "POST" and not resend else None)
+        form = CodeForm(request.POST if request.method == "POST" and not resend else None, methods=available)
+        context = {"methods": available}
         if request.method == "POST":
             try:
-                done = self._resend(request, challenge) if resend else self._check_code(request, form, challenge)
+                done = (self._resend(request, challenge) if resend
+                        else self._check_code(request, form, challenge, available))
             except _CHALLENGE_OVER as over:
                 return self._start_over(request, over.detail)
-            except (TooManyRequests, Unavailable) as refused:
-                return self._refused(request, self.two_factor_template, form, refused)
+            except (TooManyRequests, Unavailable, MethodUnavailable) as refused:
+                return self._refused(request, self.two_factor_template, form, refused, extra_context=context)
             if done is not None:
                 return done
-        return self._page(request, self.two_factor_template, form)
+        return self._page(request, self.two_factor_template, form, extra_context=context)
 
-    def _check_code(self, request, form: CodeForm, challenge: str) -> HttpResponseRedirect | None:
-        """The API's login/2fa view, for a form."""
+    def _check_code(self, request, form: CodeForm, challenge: str, available: list[str]) -> HttpResponseRedirect | None:
+        """The API's login/2fa view, for a form: the method is read from the answer (one field takes them all)."""
         ip = client_ip(request)
         enforce_ip_rate_limit(request, "two_factor_ip")
         if not form.is_valid():
             return None
         enforce_rate_limit(request, "two_factor_challenge", challenge)
+        answer = form.cleaned_data["code"]
         try:
-            issued = login.complete_two_factor_login(challenge=challenge, code=form.cleaned_data["code"], ip=ip,
-                                                     user_agent=user_agent(request), via=VIA)
+            issued = login.complete_two_factor_login(
+                challenge=challenge, code=answer, method=methods.method_for_answer(available, answer),
+                remember_device=form.cleaned_data["remember_device"], ip=ip, user_agent=user_agent(request), via=VIA,
+            )
         except InvalidCode as wrong:
             form.add_error("code", wrong.detail)
             return None
-        return self._signed_in(request, issued)
+        response = self._signed_in(request, issued)
+        admin_factors.remember_browser(response, issued, path=reverse("admin:index", current_app=self.name))
+        return response
 
     def _resend(self, request, challenge: str) -> HttpResponseRedirect:
         """The API's login/2fa/resend view, for a button."""
@@ -168,6 +181,7 @@ class AdminSite(admin.AdminSite):
         user = get_user_model()._default_manager.get(auth_sessions__pk=issued.session_id)
         previous = request.session.get(SESSION_ID_KEY)
         request.session.pop(CHALLENGE_KEY, None)
+        admin_factors.forget_methods(request)
         # Django's own login(): a new session key (no fixation of the one the
         # browser had before) and a new CSRF token. It sends user_logged_in a
         # second time (the service sent it without a request); the receiver
@@ -244,11 +258,12 @@ class AdminSite(admin.AdminSite):
         }
         return TemplateResponse(request, template, context)
 
-    def _refused(self, request, template: str, form: Form, refused: TooManyRequests | Unavailable):
-        """A rate-limited or unavailable login step: the page again, with the refusal."""
-        return self._with_refusal(request, self._page(request, template, form, refusal=refused.detail), refused)
+    def _refused(self, request, template: str, form: Form, refused: ServiceError, *, extra_context=None):
+        """A refused login step (rate-limited, unavailable, a method this login lacks): the page again, with it."""
+        page = self._page(request, template, form, refusal=refused.detail, extra_context=extra_context)
+        return self._with_refusal(request, page, refused)
 
-    def _with_refusal(self, request, response, refused: TooManyRequests | Unavailable):
+    def _with_refusal(self, request, response, refused: ServiceError):
         """``response`` with the refusal's status and Retry-After."""
         response.status_code = refused.status
         for header, value in refused.headers.items():
@@ -262,6 +277,7 @@ class AdminSite(admin.AdminSite):
 
     def _start_over(self, request, why: str | None) -> HttpResponseRedirect:
         request.session.pop(CHALLENGE_KEY, None)
+        admin_factors.forget_methods(request)
         if why:
             messages.error(request, why)
         return self._redirect_keeping_next(request, "admin:login")

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 
 from tokens import services
-from tokens.models import AuthEvent, RefreshToken, Session
+from tokens.models import AuthEvent, RefreshToken, Session, TrustedDevice
 
 
 def staff_identity(request) -> str:
@@ -195,6 +195,22 @@ class RefreshTokenAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     readonly_fields = [f.name for f in RefreshToken._meta.fields]
 
+
+@admin.register(TrustedDevice)
+class TrustedDeviceAdmin(ReadOnlyAdmin):
+    """
+    Remembered devices, read-only; staff forget a user's with the user list's
+    action (``accounts.flows.factors.forget_devices_by_staff``). The keyed
+    hashes are not shown: they serve no one here.
+    """
+
+    fields = ["id", "user", "created_at", "last_used_at", "expires_at", "ip", "user_agent"]
+    readonly_fields = fields
+    list_display = ["id", "user", "created_at", "last_used_at", "expires_at", "ip"]
+    list_select_related = ["user"]
+    search_fields = ["user__email", "ip"]
+    ordering = ["-created_at"]
+    show_full_result_count = False
 
 
 @admin.register(AuthEvent)
