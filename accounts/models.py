@@ -98,11 +98,12 @@ class User(AbstractBaseUser, PermissionsMixin):
             self.auth_epoch += 1
         if update_fields is not None and {"password", "is_active"} & set(update_fields):
             update_fields = {*update_fields, "auth_epoch"}
+        saved_before = getattr(self, "_epoch_when_saved", None)
+        #: Whether this save moves the credentials on (read by ``accounts.receivers`` for the notice). Set
+        #: before ``super().save()``: post_save is sent from inside it.
+        self.credentials_moved = saved_before is not None and self.auth_epoch != saved_before
         super().save(*args, update_fields=update_fields, **kwargs)
         self._active_when_loaded = self.is_active
-        saved_before = getattr(self, "_epoch_when_saved", None)
-        #: Whether this save moved the credentials on (read by ``accounts.receivers`` for the notice).
-        self.credentials_moved = saved_before is not None and self.auth_epoch != saved_before
         self._epoch_when_saved = self.auth_epoch
 
     def clean(self) -> None:

@@ -43,8 +43,10 @@ class LoginSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = password_field()
     transport = transport_field()
+    # No max_length, blank or null allowed: a token that does not count is
+    # ignored, never a 400 (DESIGN.md); ``tokens.devices`` drops over-long ones unhashed.
     device_token = serializers.CharField(
-        max_length=128, required=False, write_only=True,
+        required=False, allow_blank=True, allow_null=True, write_only=True,
         help_text="A remembered device's token (body transport): this user's login skips the second factor. "
                   "Browsers send the device cookie. One that does not count is ignored.",
     )

@@ -1,7 +1,9 @@
 import re
 
 import pytest
+import time_machine
 from django.core import mail
+from django.utils import timezone
 
 from tests.conftest import PASSWORD
 
@@ -35,3 +37,17 @@ def start_login(api, django_capture_on_commit_callbacks):
         return response, code_from_outbox()
 
     return start
+
+
+@pytest.fixture
+def one_window():
+    """
+    The clock stands still, so every request of a test counts in one
+    rate-limit window. The windows are fixed ones (a minute, an hour) keyed
+    by ``time.time()``, in django-ratelimit and in authsvc/ratelimits.py
+    alike, and time-machine stops that clock too: a window that ended
+    mid-test would start its count again, and the request that should be
+    refused would get through.
+    """
+    with time_machine.travel(timezone.now(), tick=False):
+        yield

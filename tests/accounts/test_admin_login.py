@@ -296,6 +296,7 @@ def no_code_mailed() -> bool:
     return not TwoFactorChallenge.objects.exists() and all("code" not in m.subject for m in mail.outbox)
 
 
+@pytest.mark.usefixtures("one_window")
 @pytest.mark.parametrize("attacker, scope", [
     # One address guessing: the tight per (email, network) limit.
     pytest.param(lambda i: "198.51.100.7", "login_email_ip", id="one address"),
@@ -327,6 +328,7 @@ def test_brute_force_on_the_admin_login_is_stopped(browser, staff, password_step
     assert len(events(Kind.LOGIN_FAILED)) == allowed
 
 
+@pytest.mark.usefixtures("one_window")
 def test_the_per_ip_limit_applies_whatever_the_email(browser, password_step, limits):
     limits(login_ip="3/m")
     for i in range(3):
@@ -338,6 +340,7 @@ def test_the_per_ip_limit_applies_whatever_the_email(browser, password_step, lim
     assert refusals(limited) == ["Too many requests. Try again later."]
 
 
+@pytest.mark.usefixtures("one_window")
 def test_the_api_and_the_admin_share_one_budget(api, browser, staff, password_step, two_factor, settings):
     """Guesses at the API count at the admin: two doors do not double the attempts."""
     for i in range(allowance(settings, "login_email_ip")):
@@ -348,6 +351,7 @@ def test_the_api_and_the_admin_share_one_budget(api, browser, staff, password_st
     assert no_code_mailed()
 
 
+@pytest.mark.usefixtures("one_window")
 def test_the_code_step_is_rate_limited_per_ip(browser, staff, password_step, two_factor, limits):
     limits(two_factor_ip="2/m")
     password_step()
@@ -394,9 +398,9 @@ def test_the_audit_events_are_the_apis_marked_via_admin(browser, staff, password
     (ok,) = events(Kind.LOGIN_SUCCEEDED)
     assert (failed.user_id, failed.email, failed.reason, failed.via) == (
         staff.pk, STAFF_EMAIL, "invalid_credentials", "admin")
-    assert (wrong_code.user_id, wrong_code.reason, wrong_code.via) == (staff.pk, "attempt 1", "admin")
+    assert (wrong_code.user_id, wrong_code.reason, wrong_code.via) == (staff.pk, "email: attempt 1", "admin")
     assert (ok.user_id, str(ok.session_id), ok.reason, ok.user_agent, ok.via) == (
-        staff.pk, bound_session_id(browser), "two_factor", "Firefox", "admin")
+        staff.pk, bound_session_id(browser), "email", "Firefox", "admin")
 
 
 def test_api_events_stay_marked_via_api(api, user, login):

@@ -8,7 +8,8 @@ from django.core import mail
 from authsvc.ratelimits import ip_key
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.django_db
+# Every limit counted here is a fixed window: see one_window.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_window")]
 
 
 @pytest.fixture

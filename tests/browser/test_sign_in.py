@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, emailed_code, sign_in, start_sign_in
+from tests.browser.conftest import ARTIFACTS, emailed_code, open_sign_in_form, sign_in, start_sign_in
 from tokens.models import Session
 from tokens.services import issue_session
 
@@ -63,7 +63,7 @@ def test_sign_in_with_the_emailed_code(new_page, user, settings):
 def test_a_wrong_password_is_refused_on_the_page(new_page, user):
     """A refused login shows the API's message and stays on the form; no code is sent."""
     page = new_page()
-    page.goto("/")
+    open_sign_in_form(page)
     page.get_by_label("Email", exact=True).fill(user.email)
     page.get_by_label("Password", exact=True).fill("not the password")
     page.get_by_role("button", name="Sign in").click()
