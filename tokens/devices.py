@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -25,7 +25,7 @@ from authsvc.errors import NotFound
 from authsvc.purge import purge_queryset
 from tokens import audit
 from tokens.conf import conf
-from tokens.models import TrustedDevice
+from tokens.models import AUTH_EPOCH_FIELD, TrustedDevice
 
 TRUSTED_DEVICES = "trusted_devices"
 # Longer than any token we issue (43 characters): a longer one is not worth hashing.
@@ -43,15 +43,16 @@ def hash_device_token(raw: str) -> str:
     return salted_hmac("authsvc.trusted_device", raw, algorithm="sha256").hexdigest()
 
 
-def remember_device(*, user_id: int, ip: str | None, user_agent: str, via: str = audit.Via.API) -> RememberedDevice:
-    """A new remembered device for ``user_id``, who has just passed a second factor."""
+def remember_device(*, user, ip: str | None, user_agent: str, via: str = audit.Via.API) -> RememberedDevice:
+    """A new remembered device for ``user``, who has just passed a second factor, on their current credentials."""
     raw = secrets.token_urlsafe(32)
     now = timezone.now()
     device = TrustedDevice.objects.create(
-        user_id=user_id, token_hash=hash_device_token(raw), created_at=now,
+        user_id=user.pk, token_hash=hash_device_token(raw), created_at=now,
         expires_at=now + conf.trusted_device_ttl, ip=ip, user_agent=user_agent[:512],
+        auth_epoch=getattr(user, AUTH_EPOCH_FIELD),
     )
-    audit.record_event(audit.Kind.DEVICE_REMEMBERED, user_id=user_id, ip=ip, user_agent=user_agent,
+    audit.record_event(audit.Kind.DEVICE_REMEMBERED, user_id=user.pk, ip=ip, user_agent=user_agent,
                        reason=str(device.pk), actor="user", via=via)
     return RememberedDevice(token=raw, expires_at=device.expires_at)
 
@@ -59,21 +60,29 @@ def remember_device(*, user_id: int, ip: str | None, user_agent: str, via: str =
 def use_remembered_device(*, user_id: int, raw: str | None) -> bool:
     """
     Whether ``raw`` is a live remembered device of ``user_id``; if so it is
-    marked used. One conditional ``UPDATE`` on the hash, the user and the
-    expiry: a token of another user matches no row.
+    marked used. One conditional ``UPDATE`` on the hash, the user, the
+    expiry and the credentials epoch: a token of another user matches no row.
     """
     if not raw or len(raw) > MAX_DEVICE_TOKEN_LENGTH:
         return False
     now = timezone.now()
-    return bool(
-        TrustedDevice.objects.filter(token_hash=hash_device_token(raw), user_id=user_id, expires_at__gt=now)
-        .update(last_used_at=now)
-    )
+    live = _live(TrustedDevice.objects.filter(token_hash=hash_device_token(raw), user_id=user_id), now)
+    return bool(live.update(last_used_at=now))
 
 
 def remembered_devices(*, user_id: int) -> QuerySet[TrustedDevice]:
     """The user's devices that still skip the second factor, newest first."""
-    return TrustedDevice.objects.filter(user_id=user_id, expires_at__gt=timezone.now()).order_by("-created_at")
+    return _live(TrustedDevice.objects.filter(user_id=user_id), timezone.now()).order_by("-created_at")
+
+
+def _live(devices: QuerySet[TrustedDevice], now: datetime) -> QuerySet[TrustedDevice]:
+    """
+    Unexpired, and remembered on the user's current credentials: whatever
+    door set a password or deactivated the account (a shell included, which
+    no flow sees to forget the devices by name), the devices remembered
+    before skip nothing — the rule sessions follow (``Session.auth_epoch``).
+    """
+    return devices.filter(expires_at__gt=now, auth_epoch=F(f"user__{AUTH_EPOCH_FIELD}"))
 
 
 def forget_devices(*, user_id: int, reason: str, actor: str = "user", ip: str | None = None, user_agent: str = "",

@@ -219,6 +219,8 @@ class TrustedDevice(models.Model):
     expires_at = models.DateTimeField()
     user_agent = models.CharField(max_length=512, blank=True, default="")
     ip = models.GenericIPAddressField(null=True, blank=True)
+    auth_epoch = models.PositiveIntegerField(
+        default=0, help_text="The user's credentials epoch when remembered: the device skips nothing once it moves on.")
 
     class Meta:
         indexes = [models.Index(fields=["expires_at"], name="trusted_device_expires")]

@@ -151,7 +151,7 @@ def _finish(pending: TwoFactorChallenge, *, now, method: str, remember_device: b
     if method == methods.RECOVERY:
         recovery_codes.recovery_code_used(user, ip=ip, user_agent=user_agent, via=via)
     if remember_device:
-        device = devices.remember_device(user_id=user.pk, ip=ip, user_agent=user_agent, via=via)
+        device = devices.remember_device(user=user, ip=ip, user_agent=user_agent, via=via)
         issued = replace(issued, device_token=device.token, device_expires_at=device.expires_at)
     return issued
 

@@ -390,7 +390,7 @@ def test_the_user_page_shows_factors_and_remembered_devices(staff, make_user, en
     enrol_totp(user)
     spent = RecoveryCode.objects.filter(user=user).first()
     RecoveryCode.objects.filter(pk=spent.pk).update(used_at=timezone.now())
-    remembered = devices.remember_device(user_id=user.pk, ip="198.51.100.23", user_agent="DavesBrowser/1.0")
+    remembered = devices.remember_device(user=user, ip="198.51.100.23", user_agent="DavesBrowser/1.0")
     device = TrustedDevice.objects.get()
     admin = admin_client(staff)
 
@@ -408,7 +408,7 @@ def test_the_user_page_shows_factors_and_remembered_devices(staff, make_user, en
 
 
 def test_the_remembered_devices_list_is_read_only_and_shows_no_hash(staff, user):
-    devices.remember_device(user_id=user.pk, ip="198.51.100.23", user_agent="AlicesBrowser/1.0")
+    devices.remember_device(user=user, ip="198.51.100.23", user_agent="AlicesBrowser/1.0")
     device = TrustedDevice.objects.get()
     admin = admin_client(staff)
 
@@ -428,7 +428,7 @@ def _with_app(user, enrol_totp):
 
 
 def _with_device(user, enrol_totp):
-    devices.remember_device(user_id=user.pk, ip="198.51.100.23", user_agent="Phone")
+    devices.remember_device(user=user, ip="198.51.100.23", user_agent="Phone")
 
 
 ACTIONS = [

@@ -348,3 +348,24 @@ def test_logout_all_clears_the_device_cookie(api, user, start_login):
     assert response.status_code == 200, response.content
     assert response.cookies["device"].value == ""
     assert response.cookies["device"]["path"] == "/api/auth/"
+
+
+@pytest.mark.parametrize("change", ["password", "deactivation"])
+def test_credentials_changed_where_no_flow_sees_it_ends_every_device(make_api, user, remembered, change):
+    """
+    A password set in a shell (or ``manage.py changepassword``), or the
+    account deactivated and switched back on there, forgets nobody's device by
+    name — yet the devices remembered on the old credentials skip nothing,
+    as that user's sessions end: the epoch they were remembered on moved on.
+    """
+    user.refresh_from_db()
+    if change == "password":
+        user.set_password(PASSWORD)
+        user.save()
+    else:
+        user.is_active = False
+        user.save()
+        user.is_active = True
+        user.save()
+
+    assert asked_for_second_factor(password_login(make_api(), user, device_token=remembered["device_token"]))
