@@ -22,7 +22,8 @@ from tests.celery_worker import database_url
 
 pytestmark = hosts.PRODUCTION_SHAPE
 
-SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+# The schemathesis command, its ast.parse serialised (tests/schemathesis_cli.py says why).
+SCHEMATHESIS_CLI = Path(__file__).with_name("schemathesis_cli.py")
 PASSWORD = "a long and unusual passphrase 42"
 SEED = "20260412"
 
@@ -60,9 +61,11 @@ warnings = false
 # A well-formed body these refuse with the documented 400: a new password
 # that a validator JSON Schema cannot state refuses (too common, too like the
 # email), an email already taken (email_taken), a wrong current password
-# (invalid_password), a reset link that is not one (reset_token_invalid).
+# (invalid_password), a reset link that is not one (reset_token_invalid), an
+# authenticator app already set up or not set up at all (factor_exists,
+# factor_missing).
 [[operations]]
-include-path-regex = "^/api/auth/(register|password/change|password/reset/confirm|2fa/enable|2fa/disable)/$"
+include-path-regex = "^/api/auth/(register|password/change|password/reset/confirm|2fa/enable|2fa/disable|2fa/totp/(setup|confirm|disable)|2fa/recovery-codes)/$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429", "5xx"]
 
 # logout/ is idempotent: a token it cannot use is no error (204), and DRF's
@@ -100,7 +103,7 @@ def test_the_schema_describes_every_answer_the_fuzzer_gets(host, tmp_path):
     config.write_text(CONFIG.format(email=email, password=PASSWORD))
 
     command = [
-        str(SCHEMATHESIS), "--config-file", str(config), "run", f"{host.url}/api/schema/",
+        sys.executable, "-P", str(SCHEMATHESIS_CLI), "--config-file", str(config), "run", f"{host.url}/api/schema/",
         "--checks", "all",
         "--seed", SEED, "--max-examples", "10", "--workers", "2",
         "--generation-database", "none", "--no-color",

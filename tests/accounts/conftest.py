@@ -1,10 +1,15 @@
 import re
+import time
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
 from django.core import mail
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from accounts.models import User
+from tests.accounts.factors import STEP, Enrolled, enrol_totp
 from tests.conftest import PASSWORD
 
 
@@ -51,3 +56,35 @@ def one_window():
     """
     with time_machine.travel(timezone.now(), tick=False):
         yield
+
+
+# --- the second factors' tests (tests/accounts/factors.py) -------------------------------------
+
+
+@pytest.fixture
+def clock():
+    """Time stands still 5 s into a TOTP step (a whole second); ``clock.shift(STEP)`` moves it on one step."""
+    now = int(time.time())
+    with time_machine.travel(datetime.fromtimestamp(now - now % STEP + 5, UTC), tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def enrolled(clock, user) -> Enrolled:
+    """alice with a confirmed app; the clock one step past the code that confirmed it."""
+    enrolled = enrol_totp(user)
+    clock.shift(STEP)
+    return enrolled
+
+
+@pytest.fixture
+def password_step(api, capture):
+    """Login step one with its emails sent (on-commit callbacks run); returns the 200 body (body transport)."""
+
+    def start(user: User, client: APIClient | None = None) -> dict:
+        response = capture((client or api).post, "/api/auth/login/",
+                           {"email": user.email, "password": PASSWORD, "transport": "body"}, format="json")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return start
