@@ -82,7 +82,7 @@ def test_an_allowed_origin_signs_in_and_out_with_the_client_module(new_page, use
         }""",
         [live_server.url, user.email, PASSWORD],
     )
-    assert step == {"status": "code_required", "expiresIn": settings.TWO_FACTOR_CODE_TTL}
+    assert step == {"status": "code_required", "methods": ["email"], "expiresIn": settings.TWO_FACTOR_CODE_TTL}
     signed_in = page.evaluate("(code) => auth.submitCode(code)", emailed_code(user.email, after=sent))
     session = Session.objects.get(user=user)
     assert signed_in == {"status": "signed_in", "sessionId": str(session.id)}

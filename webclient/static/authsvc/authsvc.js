@@ -4,8 +4,12 @@
  *   import * as auth from "/static/authsvc/authsvc.js";
  *
  *   auth.on("signedout", () => showSignInForm());
- *   const step = await auth.login(email, password);   // {status: "signed_in"} or {status: "code_required", expiresIn}
- *   if (step.status === "code_required") await auth.submitCode(codeFromTheEmail);
+ *   await auth.register(email, password);   // a new account; sign in next
+ *   const step = await auth.login(email, password);   // {status: "signed_in"} or {status: "code_required", methods, expiresIn}
+ *   if (step.status === "code_required") {
+ *     // methods: what this user can finish with, best first ("totp", "email", then "recovery").
+ *     await auth.submitCode(codeFromTheAppOrEmail, {method: step.methods[0], rememberDevice: rememberMe});
+ *   }
  *   const user = await auth.me();
  *   const response = await auth.api("/api/orders/", {method: "POST", json: {item: 42}});
  *
@@ -25,7 +29,19 @@
  *   tokens rotate and a reused one ends the session, so two refreshes in a
  *   row from one page would be waste at best;
  * - a refresh that is refused signs the page out: listeners of "signedout"
- *   are called with {reason: "expired", code} in event.detail.
+ *   are called with {reason: "expired", code} in event.detail;
+ * - a 401 that refuses an answer — a wrong code (`invalid_code`, also from
+ *   confirmTotp and disableTotp), a wrong password, a dead login challenge —
+ *   is not about the session: it is handed back as an AuthError at once,
+ *   with no refresh and no retry (a retry would spend one more of the few
+ *   tries a code has).
+ *
+ * Second factors, once signed in: twoFactorStatus(), setupTotp(password) →
+ * show its QR code (`qrImageUrl`, for an <img>) and secret, confirmTotp(code)
+ * → the recovery codes, to show once; regenerateRecoveryCodes(password),
+ * disableTotp(password, code). Remembered browsers: devices(), forgetDevice(id).
+ * Without a session: register(), requestPasswordReset(email) and, from the
+ * emailed link, confirmPasswordReset(uid, token, newPassword).
  *
  * A page on another origin (app.example.com talking to auth.example.com)
  * calls `configure({baseUrl: "https://auth.example.com"})` first; authsvc
@@ -35,6 +51,16 @@
 
 const AUTH = "/api/auth/";
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
+// 401s that refuse what was sent, not the session: a refresh would not cure them.
+const ANSWER_REFUSED = new Set([
+  "invalid_code",
+  "invalid_credentials",
+  "challenge_missing",
+  "challenge_invalid",
+  "challenge_expired",
+  "challenge_locked",
+  "challenge_used",
+]);
 
 /** An error answer of authsvc: `status`, and the stable `code` and `detail` of its body. */
 export class AuthError extends Error {
@@ -68,6 +94,25 @@ async function errorFrom(response) {
   return new AuthError(response.status, body, Number.isNaN(retryAfter) ? null : retryAfter);
 }
 
+async function errorCode(response) {
+  const body = await readBody(response.clone());
+  return body && typeof body.code === "string" ? body.code : null;
+}
+
+/**
+ * An `<img>` source for an SVG document given as text (the QR code of
+ * setupTotp): an image runs no script and loads nothing, whatever the markup
+ * holds, so the page never inserts foreign markup into its own DOM. The
+ * text is parsed by an inert DOMParser (nothing in it runs) and serialized
+ * back as XML, which adds the SVG namespace an inline `<svg>` leaves out and
+ * a standalone SVG image needs. Null when the text holds no `<svg>`.
+ */
+export function svgImageUrl(svgText) {
+  const svg = new DOMParser().parseFromString(String(svgText), "text/html").querySelector("svg");
+  if (!svg) return null;
+  return `data:image/svg+xml,${encodeURIComponent(new XMLSerializer().serializeToString(svg))}`;
+}
+
 function readCookie(name) {
   for (const pair of document.cookie.split(";")) {
     const [key, ...value] = pair.trim().split("=");
@@ -90,6 +135,8 @@ export function createClient(options = {}) {
 
   let refreshing = null; // the one refresh in flight, shared by every request that waits for it
   let generation = 0; // bumped when the cookies change (sign-in, refresh)
+  let requestsSent = 0; // numbers every request, in the order they leave
+  let refusedThrough = 0; // the requests up to this number left with the cookies of a session a refresh found over
   let serverCsrfToken = null; // from GET csrf/, when the cookie is not ours to read
   let csrfLoading = null;
   let currentSessionId = null;
@@ -149,17 +196,21 @@ export function createClient(options = {}) {
   }
 
   async function isCsrfFailure(response) {
-    const body = await readBody(response.clone());
-    return Boolean(body && body.code === "csrf_failed");
+    return (await errorCode(response)) === "csrf_failed";
   }
 
   /**
    * One refresh for everyone who asks while it runs. `sentAt` is the
    * generation a failed request left with: when the cookies have changed
-   * since, that request only needs to be sent again.
+   * since, that request only needs to be sent again. `number`: a request
+   * that was already on its way when a refresh was refused (its 401 came
+   * back late) shares that refusal — no second refresh and no second
+   * "signedout", which would send the page back to its form once more while
+   * the user types in it.
    */
-  function refreshAfter(sentAt) {
+  function refreshAfter(sentAt, number) {
     if (generation !== sentAt) return Promise.resolve(true);
+    if (number <= refusedThrough) return Promise.resolve(false);
     if (!refreshing) {
       refreshing = (async () => {
         const response = await send(`${AUTH}refresh/`, { method: "POST", refreshOn401: false });
@@ -173,6 +224,7 @@ export function createClient(options = {}) {
           // The session is over (expired, revoked, or its refresh token was reused).
           const { code } = (await readBody(response)) || {};
           currentSessionId = null;
+          refusedThrough = requestsSent;
           emit("signedout", { reason: "expired", code: code || "not_authenticated" });
           return false;
         }
@@ -197,8 +249,10 @@ export function createClient(options = {}) {
     // The CSRF token is authsvc's: it goes to authsvc and nowhere else.
     const needsCsrf = !SAFE_METHODS.has(method) && new URL(url).origin === authOrigin();
 
+    let number = 0;
     const attempt = async (freshCsrf = false) => {
       if (needsCsrf) headers.set("X-CSRFToken", await csrfToken({ fresh: freshCsrf }));
+      number = ++requestsSent;
       return fetchImpl(url, { ...fetchInit, method, headers, credentials: "include" });
     };
 
@@ -209,7 +263,9 @@ export function createClient(options = {}) {
       response = await attempt(true);
     }
     if (response.status !== 401 || !refreshOn401) return response;
-    if (!(await refreshAfter(sentAt))) {
+    // A wrong code or password: the session is fine, and a retry would spend another try.
+    if (ANSWER_REFUSED.has(await errorCode(response))) return response;
+    if (!(await refreshAfter(sentAt, number))) {
       signedOutResponses.add(response);
       return response;
     }
@@ -247,24 +303,42 @@ export function createClient(options = {}) {
      */
     api: (path, options = {}) => send(path, options),
 
-    /** Step one. Resolves to {status: "signed_in", sessionId} or {status: "code_required", expiresIn}. */
+    /** Create an account: resolves to {id, email}. It does not sign in: call login() next. */
+    register: (email, password) =>
+      call(`${AUTH}register/`, { method: "POST", json: { email, password }, refreshOn401: false }),
+
+    /**
+     * Step one. Resolves to {status: "signed_in", sessionId} (no second factor
+     * applies, or this browser is remembered) or {status: "code_required",
+     * methods, expiresIn}: `methods` are the second factors this user can
+     * finish with, best first — "webauthn", "totp" (an authenticator app),
+     * "email" (a code was just mailed; only for users with no app), then
+     * "recovery" while the user has recovery codes left.
+     */
     async login(email, password) {
       const body = await call(`${AUTH}login/`, {
         method: "POST",
         json: { email, password, transport: "cookie" },
         refreshOn401: false,
       });
-      if (body.two_factor_required) return { status: "code_required", expiresIn: body.expires_in };
+      if (body.two_factor_required) {
+        return { status: "code_required", methods: body.methods || ["email"], expiresIn: body.expires_in };
+      }
       return signedIn(body);
     },
 
-    /** Step two: the 6-digit code from the email. The pending challenge is an HttpOnly cookie. */
-    async submitCode(code) {
-      const body = await call(`${AUTH}login/2fa/`, {
-        method: "POST",
-        json: { code: String(code).trim(), transport: "cookie" },
-        refreshOn401: false,
-      });
+    /**
+     * Step two: the answer for one of the methods login() listed — the 6-digit
+     * code from the email or the app, or a recovery code. `method` defaults to
+     * the first listed. `rememberDevice`: this browser's next password logins
+     * skip the second factor (an HttpOnly cookie; see devices()). The pending
+     * challenge is an HttpOnly cookie. A wrong code rejects with code
+     * "invalid_code"; one that ends the challenge with a "challenge_…" code.
+     */
+    async submitCode(code, { method, rememberDevice = false } = {}) {
+      const json = { code: String(code).trim(), remember_device: Boolean(rememberDevice), transport: "cookie" };
+      if (method) json.method = method;
+      const body = await call(`${AUTH}login/2fa/`, { method: "POST", json, refreshOn401: false });
       return signedIn(body);
     },
 
@@ -294,6 +368,82 @@ export function createClient(options = {}) {
       }
     },
 
+    /** Email a password reset link to the account with this address, if there is one. The answer never says. */
+    async requestPasswordReset(email) {
+      await call(`${AUTH}password/reset/`, { method: "POST", json: { email }, refreshOn401: false });
+    },
+
+    /**
+     * Set a new password from the emailed link's `uid` and `token`. Every
+     * session of the user ends and remembered browsers are forgotten: sign in
+     * again. A used or old link rejects with code "reset_token_invalid"; a
+     * password the server's rules refuse with "invalid" and `errors.new_password`.
+     */
+    async confirmPasswordReset(uid, token, newPassword) {
+      await call(`${AUTH}password/reset/confirm/`, {
+        method: "POST",
+        json: { uid, token, new_password: newPassword },
+        refreshOn401: false,
+      });
+    },
+
+    /**
+     * The user's second factors: {methods, recovery_codes_left, webauthn}.
+     * `methods` are what a login can finish with (as login() lists them):
+     * "totp" in it means an authenticator app is set up.
+     */
+    twoFactorStatus: () => call(`${AUTH}2fa/`),
+
+    /**
+     * Begin setting up an authenticator app (pending until confirmTotp).
+     * Resolves to {secret, otpauthUri, qrSvg, qrImageUrl}: show the QR code
+     * as `<img src=qrImageUrl>` (see svgImageUrl) and the secret for typing
+     * in. A wrong password rejects with code "invalid_password"; an app
+     * already set up with "factor_exists".
+     */
+    async setupTotp(password) {
+      const body = await call(`${AUTH}2fa/totp/setup/`, { method: "POST", json: { password } });
+      return {
+        secret: body.secret,
+        otpauthUri: body.otpauth_uri,
+        qrSvg: body.qr_svg,
+        qrImageUrl: svgImageUrl(body.qr_svg),
+      };
+    },
+
+    /**
+     * Confirm the app with a first code from it; from now on logins ask for
+     * the app, and no code is emailed. Resolves to the new recovery codes
+     * (ten, shown once: only their hashes are kept), or [] when the user
+     * still had codes. A wrong code rejects with code "invalid_code".
+     */
+    async confirmTotp(code) {
+      const body = await call(`${AUTH}2fa/totp/confirm/`, { method: "POST", json: { code: String(code).trim() } });
+      return body.recovery_codes;
+    },
+
+    /** Remove the authenticator app, with the password and a code from the app or a recovery code. */
+    async disableTotp(password, code) {
+      await call(`${AUTH}2fa/totp/disable/`, { method: "POST", json: { password, code: String(code).trim() } });
+    },
+
+    /** Ten new recovery codes (shown once); the old ones stop working. */
+    async regenerateRecoveryCodes(password) {
+      const body = await call(`${AUTH}2fa/recovery-codes/`, { method: "POST", json: { password } });
+      return body.recovery_codes;
+    },
+
+    /**
+     * The user's remembered browsers, newest first:
+     * [{id, created_at, last_used_at, user_agent, ip, current}]; this browser's has `current: true`.
+     */
+    devices: () => call(`${AUTH}devices/`),
+
+    /** Forget a remembered browser: its next sign-in asks for the second factor again. */
+    async forgetDevice(id) {
+      await call(`${AUTH}devices/${encodeURIComponent(id)}/`, { method: "DELETE" });
+    },
+
     /** End this session and clear the cookies. */
     async logout() {
       await call(`${AUTH}logout/`, { method: "POST", refreshOn401: false });
@@ -313,5 +463,26 @@ export function createClient(options = {}) {
 
 const client = createClient();
 
-export const { configure, on, api, login, submitCode, resendCode, me, sessions, revokeSession, logout, logoutAll } =
-  client;
+export const {
+  configure,
+  on,
+  api,
+  register,
+  login,
+  submitCode,
+  resendCode,
+  requestPasswordReset,
+  confirmPasswordReset,
+  me,
+  sessions,
+  revokeSession,
+  twoFactorStatus,
+  setupTotp,
+  confirmTotp,
+  disableTotp,
+  regenerateRecoveryCodes,
+  devices,
+  forgetDevice,
+  logout,
+  logoutAll,
+} = client;

@@ -2,7 +2,7 @@
 import * as auth from "../authsvc/authsvc.js";
 
 const $ = (selector) => document.querySelector(selector);
-const views = ["#loading", "#signin", "#code", "#account"];
+const views = ["#loading", "#signin", "#signup", "#forgot", "#reset", "#code", "#account"];
 
 const SIGNED_OUT_MESSAGES = {
   expired: "Your session has ended. Please sign in again.",
@@ -18,11 +18,42 @@ const CHALLENGE_OVER = new Set([
   "challenge_used",
 ]);
 
+// The second-factor methods this page can finish a sign-in with, and how the code step asks for each.
+const CODE_STEPS = {
+  email: { title: "Check your email", label: "Code", pattern: "[0-9]{6}", maxLength: 6, inputMode: "numeric" },
+  totp: {
+    title: "Enter the code from your app",
+    label: "Code",
+    pattern: "[0-9]{6}",
+    maxLength: 6,
+    inputMode: "numeric",
+  },
+  // xxxxx-xxxxx, accepted without the dash and in any case.
+  recovery: { title: "Use a recovery code", label: "Recovery code", pattern: null, maxLength: 16, inputMode: "text" },
+};
+const OTHER_METHOD_LABELS = {
+  email: "Use the emailed code instead",
+  totp: "Use your authenticator app instead",
+};
+
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
+// The sign-in waiting for its second factor: {email, methods, method}.
+let pending = null;
+
 function show(view) {
+  // Focus moves only when the view changes: showing the one on screen again must not pull the
+  // cursor out of a box the user is typing in.
+  const appears = $(view).hidden;
   for (const id of views) $(id).hidden = id !== view;
-  const focus = { "#signin": "#email", "#code": "#code-input" }[view];
+  if (!appears) return;
+  const focus = {
+    "#signin": "#email",
+    "#signup": "#signup-email",
+    "#forgot": "#forgot-email",
+    "#reset": "#reset-password",
+    "#code": "#code-input",
+  }[view];
   if (focus) $(focus).focus();
 }
 
@@ -38,7 +69,9 @@ function describeError(error) {
     if (error.code === "rate_limited" && error.retryAfter) {
       return `Please wait ${error.retryAfter} seconds before trying again.`;
     }
-    return error.message;
+    // A refused field (a password the server's rules refuse): its own messages say more than "Invalid input."
+    const messages = error.errors ? Object.values(error.errors).flat().filter((m) => typeof m === "string") : [];
+    return messages.length ? messages.join(" ") : error.message;
   }
   return "authsvc could not be reached. Check your connection and try again.";
 }
@@ -131,10 +164,111 @@ async function loadSessions() {
   $("#sessions tbody").replaceChildren(...list.map(sessionRow));
 }
 
-async function showAccount() {
-  const [user] = await Promise.all([auth.me(), loadSessions()]);
+function deviceRow(device) {
+  const row = document.createElement("tr");
+  row.dataset.deviceId = device.id;
+  if (device.current) row.classList.add("current");
+
+  const name = cell(describeDevice(device.user_agent), device.user_agent);
+  if (device.current) {
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = "This browser";
+    name.append(" ", badge);
+  }
+  const forget = document.createElement("button");
+  forget.type = "button";
+  forget.className = "forget";
+  forget.textContent = "Forget";
+  forget.setAttribute("aria-label", device.current ? "Forget this browser" : "Forget browser");
+  forget.addEventListener("click", () =>
+    busy(forget, async () => {
+      await auth.forgetDevice(device.id);
+      notify(
+        device.current
+          ? "This browser is forgotten: its next sign-in asks for a second factor."
+          : "Browser forgotten: its next sign-in asks for a second factor.",
+      );
+      await loadDevices();
+    }),
+  );
+  const actions = document.createElement("td");
+  actions.className = "actions-cell";
+  actions.append(forget);
+
+  row.append(
+    name,
+    cell(device.ip || "—"),
+    cell(dateFormat.format(new Date(device.created_at))),
+    cell(device.last_used_at ? dateFormat.format(new Date(device.last_used_at)) : "—"),
+    actions,
+  );
+  return row;
+}
+
+async function loadDevices() {
+  const list = await auth.devices();
+  $("#devices tbody").replaceChildren(...list.map(deviceRow));
+  $("#devices").hidden = list.length === 0;
+  $("#devices-empty").hidden = list.length > 0;
+}
+
+const FACTOR_FORMS = ["#totp-setup-form", "#totp-enrol", "#codes-form", "#totp-off-form"];
+
+/** Show one of the second-factor forms (or none), emptied; the buttons that open them hide meanwhile. */
+function openFactorForm(id) {
+  for (const form of FACTOR_FORMS) {
+    $(form).hidden = form !== id;
+    for (const input of $(form).querySelectorAll("input")) input.value = "";
+  }
+  $("#factor-actions").hidden = Boolean(id);
+  if (id) $(id).querySelector("input").focus();
+}
+
+async function loadFactors() {
+  const status = await auth.twoFactorStatus();
+  const hasApp = status.methods.includes("totp");
+  const left = status.recovery_codes_left;
+  $("#totp-status").textContent = hasApp ? "On" : "Off";
+  $("#recovery-status").textContent = left ? `${left} left` : "None";
+  $("#email-factor-note").hidden = !status.methods.includes("email");
+  $("#totp-start").hidden = hasApp;
+  $("#totp-off-start").hidden = !hasApp;
+  $("#codes-start").hidden = !(hasApp || left);
+}
+
+/** Recovery codes, shown this once: the server keeps only their hashes, and this page keeps nothing. */
+function showRecoveryCodes(codes) {
+  const items = codes.map((code) => {
+    const item = document.createElement("li");
+    item.textContent = code;
+    return item;
+  });
+  $("#recovery-list").replaceChildren(...items);
+  $("#recovery-codes").hidden = false;
+  $("#recovery-done").focus();
+}
+
+function hideRecoveryCodes() {
+  $("#recovery-list").replaceChildren();
+  $("#recovery-codes").hidden = true;
+}
+
+function clearAccount() {
+  $("#sessions tbody").replaceChildren();
+  $("#devices tbody").replaceChildren();
+  $("#user-email").textContent = "";
+  hideRecoveryCodes();
+  openFactorForm(null);
+  $("#totp-qr").replaceChildren();
+  $("#totp-secret").textContent = "";
+}
+
+/** Load and show the account; `stillWanted()` false when it arrives: the user has moved on, leave the view be. */
+async function showAccount(stillWanted = () => true) {
+  const [user] = await Promise.all([auth.me(), loadSessions(), loadFactors(), loadDevices()]);
   $("#user-email").textContent = user.email;
-  show("#account");
+  if (stillWanted()) show("#account");
 }
 
 // A refused refresh, a revoked session, or a sign-out: back to the form.
@@ -150,11 +284,54 @@ auth.on("signedout", (event) => {
     message = "";
   }
   notify(message, reason === "expired" || reason === "revoked" ? "warning" : "info");
-  $("#sessions tbody").replaceChildren();
-  $("#user-email").textContent = "";
+  clearAccount();
   $("#password").value = "";
   show("#signin");
 });
+
+/** The code step, asking for `pending.method`'s answer, with a way to the other methods. */
+function renderCodeStep() {
+  const { methods, method } = pending;
+  const step = CODE_STEPS[method];
+  $("#code-title").textContent = step.title;
+  for (const hint of document.querySelectorAll("#code [data-method]")) hint.hidden = hint.dataset.method !== method;
+  $("#code-label").textContent = step.label;
+  const input = $("#code-input");
+  input.value = "";
+  input.inputMode = step.inputMode;
+  input.maxLength = step.maxLength;
+  if (step.pattern) input.pattern = step.pattern;
+  else input.removeAttribute("pattern");
+  input.autocomplete = method === "recovery" ? "off" : "one-time-code";
+  input.classList.toggle("recovery-code", method === "recovery");
+
+  const primary = methods.find((name) => name !== "recovery" && name in CODE_STEPS);
+  $("#resend").hidden = method !== "email";
+  $("#use-recovery").hidden = method === "recovery" || !methods.includes("recovery");
+  $("#use-primary").hidden = method !== "recovery" || !primary;
+  if (primary) $("#use-primary").textContent = OTHER_METHOD_LABELS[primary];
+}
+
+/** After the password: the account, or the code step for the best method this page can ask for. */
+async function continueSignIn(email, step) {
+  notify("");
+  if (step.status !== "code_required") {
+    await showAccount();
+    return;
+  }
+  const method = step.methods.find((name) => name in CODE_STEPS) || "email";
+  pending = { email, methods: step.methods, method };
+  $("#code-email").textContent = email;
+  $("#code-minutes").textContent = String(Math.max(1, Math.round(step.expiresIn / 60)));
+  $("#remember-device").checked = false;
+  renderCodeStep();
+  show("#code");
+}
+
+/** Leave a #/… route without a history entry or a hashchange: the page moves on by itself. */
+function leaveRoute() {
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+}
 
 $("#signin-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -163,16 +340,59 @@ $("#signin-form").addEventListener("submit", (event) => {
     const email = $("#email").value.trim();
     const step = await auth.login(email, $("#password").value);
     $("#password").value = "";
-    if (step.status === "code_required") {
-      notify("");
-      $("#code-email").textContent = email;
-      $("#code-minutes").textContent = String(Math.max(1, Math.round(step.expiresIn / 60)));
-      $("#code-input").value = "";
-      show("#code");
-    } else {
-      notify("");
-      await showAccount();
+    await continueSignIn(email, step);
+  });
+});
+
+$("#signup-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const button = event.submitter || $("#signup-form button");
+  busy(button, async () => {
+    const email = $("#signup-email").value.trim();
+    const password = $("#signup-password").value;
+    await auth.register(email, password);
+    $("#signup-password").value = "";
+    leaveRoute();
+    $("#email").value = email;
+    let step;
+    try {
+      step = await auth.login(email, password);
+    } catch (error) {
+      // The account exists; only the sign-in that follows it failed: let the user sign in by hand.
+      show("#signin");
+      throw error;
     }
+    await continueSignIn(email, step);
+    if (step.status === "code_required") notify("Your account is ready. One more step to sign in.");
+  });
+});
+
+$("#forgot-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const button = event.submitter || $("#forgot-form button");
+  busy(button, async () => {
+    const email = $("#forgot-email").value.trim();
+    await auth.requestPasswordReset(email);
+    leaveRoute();
+    $("#email").value = email;
+    show("#signin");
+    // The server never says whether the address has an account: neither does the page.
+    notify(`If ${email} has an account, a link to reset its password is on its way. Check your email.`);
+  });
+});
+
+$("#reset-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const button = event.submitter || $("#reset-form button");
+  busy(button, async () => {
+    const { uid, token } = resetLink;
+    await auth.confirmPasswordReset(uid, token, $("#reset-password").value);
+    $("#reset-password").value = "";
+    resetLink = null;
+    leaveRoute();
+    clearAccount();
+    show("#signin");
+    notify("Your password is changed and every session has ended. Sign in with the new password.");
   });
 });
 
@@ -181,7 +401,10 @@ $("#code-form").addEventListener("submit", (event) => {
   const button = event.submitter || $("#code-form button");
   busy(button, async () => {
     try {
-      await auth.submitCode($("#code-input").value);
+      await auth.submitCode($("#code-input").value, {
+        method: pending.method,
+        rememberDevice: $("#remember-device").checked,
+      });
     } catch (error) {
       $("#code-input").value = "";
       if (error instanceof auth.AuthError && CHALLENGE_OVER.has(error.code)) {
@@ -203,6 +426,18 @@ $("#resend").addEventListener("click", (event) =>
   }),
 );
 
+$("#use-recovery").addEventListener("click", () => {
+  pending.method = "recovery";
+  renderCodeStep();
+  $("#code-input").focus();
+});
+
+$("#use-primary").addEventListener("click", () => {
+  pending.method = pending.methods.find((name) => name !== "recovery" && name in CODE_STEPS);
+  renderCodeStep();
+  $("#code-input").focus();
+});
+
 $("#restart").addEventListener("click", () => {
   notify("");
   show("#signin");
@@ -214,10 +449,161 @@ $("#logout").addEventListener("click", (event) => busy(event.currentTarget, auth
 
 $("#logout-all").addEventListener("click", (event) => busy(event.currentTarget, auth.logoutAll));
 
-// On load: a live session (refreshed if need be) shows the account, anything else the form.
-try {
-  await showAccount();
-} catch (error) {
-  if (!(error instanceof auth.AuthError && error.signedOut)) notify(describeError(error), "error");
-  show("#signin");
+// --- second factors ---------------------------------------------------------------------
+
+for (const cancel of document.querySelectorAll("#factors [data-cancel]")) {
+  cancel.addEventListener("click", () => {
+    openFactorForm(null);
+    $("#totp-qr").replaceChildren();
+    $("#totp-secret").textContent = "";
+  });
 }
+
+$("#totp-start").addEventListener("click", () => {
+  hideRecoveryCodes();
+  openFactorForm("#totp-setup-form");
+});
+
+$("#codes-start").addEventListener("click", () => {
+  hideRecoveryCodes();
+  openFactorForm("#codes-form");
+});
+
+$("#totp-off-start").addEventListener("click", () => {
+  hideRecoveryCodes();
+  openFactorForm("#totp-off-form");
+});
+
+$("#totp-setup-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.submitter || $("#totp-setup-form button"), async () => {
+    const setup = await auth.setupTotp($("#totp-setup-password").value);
+    notify("");
+    openFactorForm("#totp-enrol");
+    // The server's SVG, as an image: never parsed into this page's DOM (authsvc.js, svgImageUrl).
+    const qr = document.createElement("img");
+    qr.src = setup.qrImageUrl;
+    qr.alt = "QR code to scan with your authenticator app";
+    qr.width = 200;
+    qr.height = 200;
+    $("#totp-qr").replaceChildren(qr);
+    // Grouped by four, as apps show and accept it.
+    $("#totp-secret").textContent = setup.secret.replace(/(.{4})(?=.)/g, "$1 ");
+  });
+});
+
+$("#totp-confirm-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.submitter || $("#totp-confirm-form button"), async () => {
+    let codes;
+    try {
+      codes = await auth.confirmTotp($("#totp-confirm-code").value);
+    } catch (error) {
+      $("#totp-confirm-code").value = "";
+      throw error;
+    }
+    openFactorForm(null);
+    $("#totp-qr").replaceChildren();
+    $("#totp-secret").textContent = "";
+    await loadFactors();
+    if (codes.length) {
+      notify("Your authenticator app is on: sign-ins now ask for its code.");
+      showRecoveryCodes(codes);
+    } else {
+      notify("Your authenticator app is on: sign-ins now ask for its code. Your recovery codes still work.");
+    }
+  });
+});
+
+$("#codes-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.submitter || $("#codes-form button"), async () => {
+    const codes = await auth.regenerateRecoveryCodes($("#codes-password").value);
+    openFactorForm(null);
+    await loadFactors();
+    notify("New recovery codes: the previous ones no longer work.");
+    showRecoveryCodes(codes);
+  });
+});
+
+$("#totp-off-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.submitter || $("#totp-off-form button"), async () => {
+    try {
+      await auth.disableTotp($("#totp-off-password").value, $("#totp-off-code").value);
+    } catch (error) {
+      $("#totp-off-code").value = "";
+      throw error;
+    }
+    openFactorForm(null);
+    await loadFactors();
+    notify("Your authenticator app is off: sign-ins ask for a code sent to your email again.");
+  });
+});
+
+$("#recovery-done").addEventListener("click", () => {
+  hideRecoveryCodes();
+  $("#factor-actions button:not([hidden])").focus();
+});
+
+// --- routes: #/sign-up, #/forgot-password, #/password-reset?uid=…&token=… (the emailed link) ---
+
+// The uid and token of the reset link being followed.
+let resetLink = null;
+
+/** Show the view of the page's #/… route; false when there is none (the default: account or sign-in). */
+function route() {
+  const hash = location.hash.replace(/^#/, "");
+  const queryAt = hash.indexOf("?");
+  const path = queryAt === -1 ? hash : hash.slice(0, queryAt);
+  const params = new URLSearchParams(queryAt === -1 ? "" : hash.slice(queryAt + 1));
+  if (path === "/sign-up") {
+    notify("");
+    show("#signup");
+    return true;
+  }
+  if (path === "/forgot-password") {
+    notify("");
+    $("#forgot-email").value = $("#email").value;
+    show("#forgot");
+    return true;
+  }
+  if (path === "/password-reset") {
+    const uid = params.get("uid");
+    const token = params.get("token");
+    if (uid && token) {
+      resetLink = { uid, token };
+      notify("");
+      $("#reset-password").value = "";
+      show("#reset");
+    } else {
+      history.replaceState(null, "", "#/forgot-password");
+      show("#forgot");
+      notify("This password reset link is incomplete. Ask for a new one.", "error");
+    }
+    return true;
+  }
+  return false;
+}
+
+let navigations = 0;
+
+// A live session (refreshed if need be) shows the account, anything else the form.
+async function start() {
+  const navigation = ++navigations;
+  // A link followed while the session was being looked for (the form is on screen from the
+  // refused refresh's "signedout" already) wins over the answer of that look.
+  const stillWanted = () => navigation === navigations;
+  if (route()) return;
+  try {
+    await showAccount(stillWanted);
+  } catch (error) {
+    if (!stillWanted()) return;
+    if (!(error instanceof auth.AuthError && error.signedOut)) notify(describeError(error), "error");
+    show("#signin");
+  }
+}
+
+addEventListener("hashchange", start);
+
+await start();
