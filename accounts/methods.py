@@ -22,8 +22,9 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from accounts import codes, recovery, secretbox, totp
+from accounts import codes, recovery, totp
 from accounts.models import RecoveryCode, TotpDevice, TwoFactorChallenge, User
+from authsvc import secretbox
 
 logger = logging.getLogger(__name__)
 

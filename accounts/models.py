@@ -155,7 +155,7 @@ class TwoFactorChallenge(models.Model):
 class TotpDevice(models.Model):
     """
     A user's authenticator app (RFC 6238). The secret is encrypted at rest
-    (``accounts.secretbox``). Pending until a first code confirms it
+    (``authsvc.secretbox``). Pending until a first code confirms it
     (``confirmed_at``): an unconfirmed device is no factor. ``last_step`` is
     the newest time step a code was accepted for: a code of that step or an
     older one is refused, so each code works at most once (RFC 6238 §5.2),

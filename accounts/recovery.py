@@ -3,12 +3,12 @@ Pure logic of recovery codes (DESIGN.md, Part 2, "Second factors"): ten
 single-use codes of 10 characters from an unambiguous alphabet, shown grouped
 (``xxxxx-xxxxx``), accepted without the dash and in any case. Each code
 carries 49 bits; only a keyed hash bound to the user is stored
-(``accounts.secretbox.mac``), so the table alone yields nothing.
+(``authsvc.secretbox.mac``), so the table alone yields nothing.
 """
 
 import secrets
 
-from accounts import secretbox
+from authsvc import secretbox
 
 COUNT = 10
 LENGTH = 10

@@ -11,7 +11,7 @@ env = environ.Env()
 
 # The issuer an authenticator app shows beside the account (otpauth:// URI).
 TOTP_ISSUER = env.str("TOTP_ISSUER", default="authsvc")
-# Keys the TOTP secrets are encrypted with at rest (Fernet, accounts/secretbox.py),
+# Keys the TOTP secrets are encrypted with at rest (Fernet, authsvc/secretbox.py),
 # comma-separated: the first encrypts, every one decrypts (rotation). Unset:
 # derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
 FACTOR_ENCRYPTION_KEY = env.list("FACTOR_ENCRYPTION_KEY", default=[])

@@ -9,12 +9,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import budgets, methods, secretbox, totp
+from accounts import budgets, methods, totp
 from accounts.conf import TwoFactorMode, conf
 from accounts.errors import FactorExists, FactorMissing, InvalidCode
 from accounts.flows import notices, recovery_codes
 from accounts.flows.credentials import confirm_password, require_factors_available
 from accounts.models import TotpDevice, User
+from authsvc import secretbox
 from tokens import audit
 
 

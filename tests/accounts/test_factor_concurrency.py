@@ -13,7 +13,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import secretbox, totp
+from accounts import totp
+from authsvc import secretbox
 from accounts.flows import recovery_codes
 from accounts.models import RecoveryCode, TotpDevice
 from tests.concurrency import in_parallel

@@ -1,7 +1,7 @@
 """
 Pure logic of the second factors, no database (STYLE 4): TOTP codes and
 secrets (``accounts.totp``), recovery codes (``accounts.recovery``) and the
-secrets' box (``accounts.secretbox``: Fernet at rest, keyed hashes).
+secrets' box (``authsvc.secretbox``: Fernet at rest, keyed hashes).
 """
 
 import base64
@@ -11,7 +11,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from accounts import recovery, secretbox, totp
+from accounts import recovery, totp
+from authsvc import secretbox
 
 # RFC 6238 Appendix B: the SHA-1 seed "12345678901234567890" and its 8-digit
 # codes; the 6-digit code is the last six digits (RFC 4226 §5.3, mod 10^6).
@@ -140,7 +141,7 @@ def test_a_code_hashed_before_a_key_rotation_is_still_found(settings):
     assert recovery.candidate_hashes(7, "abcdefghjk") == [recovery.hash_code(7, "abcdefghjk"), stored]
 
 
-# --- accounts.secretbox ----------------------------------------------------------------------------------------
+# --- authsvc.secretbox ----------------------------------------------------------------------------------------
 
 
 def test_encrypt_round_trips_and_hides_the_secret():

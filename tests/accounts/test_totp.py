@@ -22,7 +22,7 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
-from accounts import secretbox
+from authsvc import secretbox
 from accounts.models import RecoveryCode, TotpDevice, TwoFactorChallenge, User
 from tests.accounts.conftest import code_from_outbox
 from tests.accounts.factors import (

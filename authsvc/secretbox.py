@@ -1,5 +1,6 @@
 """
-Second-factor secrets at rest (DESIGN.md, Part 2, "Second factors").
+Secrets at rest: the second factors' (DESIGN.md, Part 2, "Second factors"),
+and the private parts of the signing keys (``tokens.keys``).
 
 A TOTP secret must be read back to check a code, so it cannot be hashed: it
 is encrypted with Fernet (AES-128-CBC + HMAC-SHA256, ``cryptography``), with
