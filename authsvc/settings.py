@@ -11,6 +11,7 @@ This is the module DJANGO_SETTINGS_MODULE names. Whole sections live beside
 it, each reading its own variables: ``settings_celery`` (the cache and
 Celery), ``settings_ratelimits``, ``settings_api`` (DRF, the OpenAPI docs) and
 ``settings_factors`` (TOTP, remembered devices, the new sign-in alert),
+``settings_keys`` (the JWT signing keys),
 star-imported below; ``settings_database`` and ``settings_logging`` build
 DATABASES and LOGGING from values read here.
 """
@@ -25,6 +26,7 @@ from authsvc.settings_api import *  # noqa: F403
 from authsvc.settings_celery import *  # noqa: F403
 from authsvc.settings_database import database_config
 from authsvc.settings_factors import *  # noqa: F403
+from authsvc.settings_keys import *  # noqa: F403
 from authsvc.settings_logging import logging_config
 from authsvc.settings_ratelimits import *  # noqa: F403
 from tokens.conf import secure_unless_debug
@@ -190,6 +192,9 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 JWT_LEEWAY = env.int("JWT_LEEWAY", default=5)
 SIMPLE_JWT = {
+    # Only the HS256 mode's shared secret (JWT_ALGORITHM=HS256), and how tokens
+    # issued before asymmetric keys are verified until they expire: the
+    # algorithm and the keys are tokens.keys' (authsvc/settings_keys.py).
     "ALGORITHM": "HS256",
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
     "USER_ID_FIELD": "id",

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from authsvc.views import api_docs, healthz, prometheus_metrics
+from tokens.views import JwksView
 from webclient.views import demo
 
 urlpatterns = [
@@ -10,6 +11,7 @@ urlpatterns = [
     path("api/auth/", include("tokens.urls")),
     path("api/schema/", api_docs(SpectacularAPIView.as_view()), name="schema"),
     path("api/docs/", api_docs(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
+    path(".well-known/jwks.json", JwksView.as_view(), name="jwks"),
     path("healthz", healthz, name="healthz"),
     path("metrics", prometheus_metrics, name="metrics"),
     path("admin/", admin.site.urls),

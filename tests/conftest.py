@@ -7,6 +7,8 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.test import APIClient
 
+from tokens.keys import keyring
+
 PASSWORD = "correct horse battery staple 42"
 
 
@@ -15,6 +17,8 @@ def _isolation(settings):
     """Every test starts with an empty cache and one-step login; 2FA tests opt back in."""
     settings.AUTH_2FA = "off"
     clear_test_cache()
+    # The signing keys each process keeps (tokens.keys): read afresh from this test's database.
+    keyring.reset()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -3,6 +3,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from tokens.conf import conf
+from tokens.keys import ALGORITHMS
 
 
 @register(Tags.security, deploy=False)
@@ -24,6 +25,14 @@ def check_token_settings(app_configs, **kwargs):
         errors.append(
             Error("COOKIE_SAMESITE='None' needs Secure cookies; browsers drop them otherwise.", id="tokens.E004")
         )
+    if settings.JWT_ALGORITHM not in ALGORITHMS:
+        errors.append(Error(f"JWT_ALGORITHM must be one of {', '.join(ALGORITHMS)}.", id="tokens.E009"))
+    if not settings.JWT_ISSUER or not settings.JWT_AUDIENCE:
+        errors.append(Error("JWT_ISSUER and JWT_AUDIENCE must not be empty.", id="tokens.E010"))
+    for name in ("JWT_KEY_PUBLISH_DELAY", "JWT_KEYRING_MAX_AGE"):
+        value = getattr(settings, name)
+        if not isinstance(value, int) or value < 0:
+            errors.append(Error(f"{name} must be zero or a positive number of seconds.", id="tokens.E002"))
     if settings.REFRESH_REUSE_GRACE > 60:
         errors.append(
             Warning(

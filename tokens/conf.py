@@ -71,6 +71,35 @@ class TokenSettings:
         return settings.COOKIE_DOMAIN or None
 
     @property
+    def jwt_algorithm(self) -> str:
+        return settings.JWT_ALGORITHM
+
+    @property
+    def jwt_issuer(self) -> str:
+        return settings.JWT_ISSUER
+
+    @property
+    def jwt_audience(self) -> str:
+        return settings.JWT_AUDIENCE
+
+    @property
+    def key_publish_delay(self) -> timedelta:
+        return timedelta(seconds=settings.JWT_KEY_PUBLISH_DELAY)
+
+    @property
+    def keyring_max_age(self) -> float:
+        return float(settings.JWT_KEYRING_MAX_AGE)
+
+    @property
+    def shared_secret(self) -> str:
+        """The HS256 secret: the key of ``JWT_ALGORITHM=HS256``, and of the tokens issued before keys had ids."""
+        return settings.SIMPLE_JWT["SIGNING_KEY"]
+
+    @property
+    def leeway(self) -> int:
+        return settings.SIMPLE_JWT["LEEWAY"]
+
+    @property
     def trusted_device_ttl(self) -> timedelta:
         return timedelta(seconds=settings.TRUSTED_DEVICE_TTL)
 

@@ -5,28 +5,62 @@ No database here: these classes sign, verify and expose claims. Whether a
 token's session is still alive is the business of ``tokens.services``.
 
 Both token kinds hold the same claims: ``token_type``, ``user_id``, ``sid``
-(session id), ``jti``, ``iat``, ``exp``. Issuing is deterministic: the same
-claims always sign to the same string, which is how a refresh inside the
+(session id), ``jti``, ``iat``, ``exp``, ``iss``, ``aud``; the header names
+the signing key (``kid``, ``tokens.keys``). Issuing is deterministic: the
+same claims always sign to the same string (ES256 with RFC 6979 nonces), which is how a refresh inside the
 reuse grace window hands back the very successor token already issued,
 although only its ``jti`` and times are stored.
 """
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+import jwt as pyjwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.utils import der_to_raw_signature
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import datetime_to_epoch
 
+from tokens import keys
 from tokens.conf import conf
 from tokens.errors import TokenExpired, TokenInvalid
 
 # A JWT of ours is a few hundred bytes; refuse to even parse anything huge.
 MAX_TOKEN_LENGTH = 4096
+
+
+# --- signing --------------------------------------------------------------------------------------
+
+
+class _DeterministicES256(pyjwt.algorithms.ECAlgorithm):
+    """
+    ES256 with RFC 6979 deterministic nonces (``cryptography``'s own): the
+    same claims sign to the same token, as they do with EdDSA, RS256 and
+    HS256 — a refresh inside the reuse grace window hands back the very
+    successor token — and no weak random number can leak the key.
+    """
+
+    def sign(self, msg: bytes, key) -> bytes:
+        return der_to_raw_signature(key.sign(msg, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)), key.curve)
+
+
+_jws = pyjwt.PyJWS()
+_jws.unregister_algorithm("ES256")
+_jws.register_algorithm("ES256", _DeterministicES256(_DeterministicES256.SHA256))
+
+
+def sign(claims: dict) -> str:
+    """``claims`` with ``iss`` and ``aud``, signed by the active key, its ``kid`` in the header."""
+    key = keys.keyring.active()
+    payload = {**claims, "iss": conf.jwt_issuer, "aud": conf.jwt_audience}
+    return _jws.encode(json.dumps(payload, separators=(",", ":")).encode(), key.signing_key,
+                       algorithm=key.algorithm, headers={"kid": key.kid})
 
 
 class _ConfLifetime:
@@ -51,8 +85,10 @@ class SessionToken(Token):
     def __init__(self, token: str) -> None:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("Token is invalid")
-        # Signature (with the configured algorithm only: "none" and algorithm
-        # confusion are refused by PyJWT), exp, nbf, jti and token_type.
+        self._backend, self._unkeyed = _backend_for(token)
+        # Signature (with the algorithm of the key its kid names only: "none"
+        # and algorithm confusion are refused by PyJWT), iss and aud, exp,
+        # nbf, jti and token_type.
         super().__init__(token, verify=True)
 
     def verify(self) -> None:
@@ -66,6 +102,8 @@ class SessionToken(Token):
             self.session_id = uuid.UUID(payload[self.session_claim])
             self.jti = uuid.UUID(hex=payload[api_settings.JTI_CLAIM])
             self.expires_at_epoch = int(payload["exp"])
+            if self._unkeyed and not _issued_before_keys(payload["iat"]):
+                raise ValueError("a token with no kid, issued since keys have had ids: not one of ours")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TokenError("Token is invalid") from exc
 
@@ -82,10 +120,62 @@ class SessionToken(Token):
             "iat": datetime_to_epoch(issued_at),
             "exp": datetime_to_epoch(expires_at),
         }
-        return token_backend.encode(payload)
+        return sign(payload)
 
     def get_token_backend(self) -> TokenBackend:
-        return token_backend
+        return self._backend
+
+
+def _backend_for(token: str) -> tuple[TokenBackend, bool]:
+    """
+    What verifies ``token``: the published key its ``kid`` names, with that
+    key's algorithm alone and our ``iss`` and ``aud`` required; for a token
+    with no ``kid`` (HS256, issued before keys had ids) the shared secret,
+    only while such tokens can still be unexpired. A retired or unknown
+    ``kid``, or a header that names a key elsewhere (``jku``, ``x5u``,
+    ``jwk``…), is no token of ours. The flag: the token has no ``kid``.
+    """
+    try:
+        header = pyjwt.get_unverified_header(token)
+    except pyjwt.PyJWTError as exc:
+        raise TokenError("Token is invalid") from exc
+    if keys.FOREIGN_KEY_HEADERS & header.keys():
+        raise TokenError("Token is invalid")
+    kid = header.get("kid")
+    if kid is None:
+        key = keys.keyring.legacy()
+    elif isinstance(kid, str) and len(kid) <= 64:
+        key = keys.keyring.verifying(kid)
+    else:
+        key = None
+    if key is None:
+        raise TokenError("Token is invalid")
+    # Tokens issued before keys had ids carry neither iss nor aud.
+    audience, issuer = (None, None) if key.kid is None else (conf.jwt_audience, conf.jwt_issuer)
+    # A key object is no dict key: a kid names one key for good, a secret names itself.
+    identity = key.verifying_key if isinstance(key.verifying_key, str) else key.kid
+    cache_key = (key.kid, key.algorithm, identity, audience, issuer, conf.leeway)
+    backend = _backends.get(cache_key)
+    if backend is None:
+        if len(_backends) > 64:
+            _backends.clear()
+        # simplejwt checks the algorithm and the key when it builds a backend: once per key and setting.
+        hmac_key = key.verifying_key if key.algorithm == "HS256" else None
+        backend = _backends[cache_key] = TokenBackend(
+            key.algorithm, signing_key=hmac_key, verifying_key=key.verifying_key, audience=audience, issuer=issuer,
+            leeway=conf.leeway,
+        )
+    return backend, key.kid is None
+
+
+def _issued_before_keys(iat) -> bool:
+    """Whether a token with no ``kid`` was issued before this version made its first key (none was after)."""
+    cutoff = keys.keyring.legacy_issued_before
+    # Whole seconds, as iat is: a token stamped within the second the first key was made is not let through.
+    return cutoff is not None and isinstance(iat, int | float) and iat < int(cutoff.timestamp())
+
+
+_backends: dict[tuple, TokenBackend] = {}
 
 
 class AccessJWT(SessionToken):

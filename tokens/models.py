@@ -227,3 +227,41 @@ class TrustedDevice(models.Model):
 
     def __str__(self) -> str:
         return f"remembered device {self.id} of user {self.user_id}"
+
+
+class SigningKey(models.Model):
+    """
+    A key tokens are signed with (``tokens.keys``). Asymmetric keys keep the
+    private part encrypted at rest (``authsvc.secretbox``) and publish the
+    public one as a JWK; an HS256 key row holds no secret (that stays in the
+    settings) and is published nowhere, it only gives the tokens a ``kid``.
+
+    ``next`` (published, not signing yet) → ``active`` (the one that signs)
+    → ``retiring`` (verifies what it signed, signs nothing) → ``retired``
+    (its tokens can no longer be valid; refused, unpublished).
+    """
+
+    class State(models.TextChoices):
+        NEXT = "next", "Next (published, not signing yet)"
+        ACTIVE = "active", "Active (signing)"
+        RETIRING = "retiring", "Retiring (verifying only)"
+        RETIRED = "retired", "Retired"
+
+    kid = models.CharField(max_length=64, primary_key=True)
+    algorithm = models.CharField(max_length=16)
+    private_key = models.TextField(blank=True, default="", help_text="PEM, encrypted (authsvc.secretbox).")
+    public_jwk = models.JSONField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices)
+    created_at = models.DateTimeField()
+    activated_at = models.DateTimeField(null=True, blank=True)
+    retiring_since = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One key signs at a time; two hosts creating the first key at once: one wins.
+            models.UniqueConstraint(fields=["state"], condition=Q(state="active"), name="one_active_signing_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} key {self.kid} ({self.state})"

@@ -101,3 +101,8 @@ class RevokedCountSerializer(serializers.Serializer):
 
 class CsrfTokenSerializer(serializers.Serializer):
     csrf_token = serializers.CharField()
+
+
+class JwksSerializer(serializers.Serializer):
+    keys = serializers.ListField(child=serializers.DictField(), help_text="Public JWKs: kid, kty, alg, use, and the "
+                                                                         "key's own members (crv, x, y / n, e).")

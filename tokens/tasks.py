@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from django.db import OperationalError
 
+from tokens import keys
 from tokens.conf import conf
 from tokens.purge import purge_all
 
@@ -23,7 +24,9 @@ logger = logging.getLogger(__name__)
     ignore_result=True,
 )
 def purge_expired() -> dict[str, int]:
-    """Every purge in ``settings.PURGE_FUNCTIONS``; the counts per kind."""
+    """Every purge in ``settings.PURGE_FUNCTIONS`` (the counts per kind), then the signing keys' rotation."""
     counts = purge_all(batch_size=conf.purge_batch_size)
     logger.info("purge task done", extra={"counts": counts})
+    # Rotation's hourly share: a published key starts signing, a spent one retires (tokens.keys).
+    keys.advance()
     return counts

@@ -11,7 +11,7 @@ from authsvc.errors import Unauthorized
 from authsvc.exceptions import exception_handler
 from authsvc.net import client_ip, user_agent
 from authsvc.schema import RETRY_AFTER
-from tokens import devices, services
+from tokens import devices, keys, services
 from tokens.authentication import bearer_token, enforce_csrf
 from tokens.conf import conf
 from tokens.cookies import clear_auth_cookies, delete_private_cookie, device_cookie
@@ -19,6 +19,7 @@ from tokens.responses import token_response
 from tokens.serializers import (
     CsrfTokenSerializer,
     DeviceSerializer,
+    JwksSerializer,
     EmptySerializer,
     LogoutRequestSerializer,
     RefreshRequestSerializer,
@@ -135,6 +136,21 @@ class SessionDetailView(APIView):
         services.revoke_own_session(user_id=request.user.pk, session_id=session_id, ip=client_ip(request),
                                     user_agent=user_agent(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JwksView(PublicAPIView):
+    @extend_schema(
+        summary="The public keys tokens are signed with (JWKS, RFC 7517)",
+        description="The next, active and retiring keys: a resource server verifies access tokens with them, "
+                    "by the kid in each token's header. Empty with JWT_ALGORITHM=HS256. Cacheable for 5 minutes.",
+        responses={200: JwksSerializer}, auth=[],
+    )
+    def get(self, request):
+        # The first key is made on first use: a fresh install publishes one before it has signed anything.
+        keys.keyring.active()
+        response = Response(JwksSerializer({"keys": keys.keyring.published()}).data)
+        response["Cache-Control"] = "public, max-age=300"
+        return response
 
 
 class DeviceListView(APIView):

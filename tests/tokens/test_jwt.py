@@ -15,11 +15,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from tests.conftest import bearer
+from tests.tokens.signing import sign_as_authsvc
 
 pytestmark = pytest.mark.django_db
-
-KEY = settings.SIMPLE_JWT["SIGNING_KEY"]
-
 
 def me(api, access):
     return api.get("/api/auth/me/", **bearer(access))
@@ -51,6 +49,6 @@ def test_a_host_whose_clock_is_behind_the_signers(api, tokens, use, token, behin
 def test_not_before_in_the_near_future(api, tokens, ahead, accepted):
     """An nbf claim (ours carry none; PyJWT checks it when present) gets the same leeway as iat."""
     claims = jwt.decode(tokens["access"], options={"verify_signature": False})
-    access = jwt.encode({**claims, "nbf": int(time.time()) + ahead}, KEY, algorithm="HS256")
+    access = sign_as_authsvc({**claims, "nbf": int(time.time()) + ahead})
 
     assert me(api, access).status_code == (200 if accepted else 401)

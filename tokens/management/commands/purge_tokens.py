@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from tokens import keys
 from tokens.conf import conf
 from tokens.purge import purge_all
 
@@ -14,7 +15,8 @@ def positive_int(value: str) -> int:
 class Command(BaseCommand):
     help = (
         "Delete expired refresh-token records, expired and long-revoked sessions (and whatever else "
-        "settings.PURGE_FUNCTIONS lists), in batches: what the hourly Celery task does."
+        "settings.PURGE_FUNCTIONS lists), in batches, then activate a published signing key that is due and retire "
+        "spent ones: what the hourly Celery task does."
     )
 
     def add_arguments(self, parser):
@@ -36,3 +38,8 @@ class Command(BaseCommand):
         outcome = "to delete (dry run)" if dry_run else "deleted"
         for kind, count in sorted(counts.items()):
             self.stdout.write(f"{kind}: {count} {outcome}")
+        if not dry_run:
+            advanced = keys.advance()
+            if any(advanced.values()):
+                self.stdout.write(f"signing keys: {advanced['signing_keys_activated']} activated, "
+                                  f"{advanced['signing_keys_retired']} retired")
