@@ -48,6 +48,10 @@ if not SECRET_KEY:
             "or set DEBUG=1 for local development only."
         )
     SECRET_KEY = "django-insecure-authsvc-dev-key-do-not-use-in-production-0123456789"
+# Former keys, comma-separated, while SECRET_KEY is rotated: they still verify
+# Django's signatures and still open the secrets encrypted under them (the
+# authenticator apps' secrets, the recovery codes: authsvc/secretbox.py).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
@@ -130,6 +134,7 @@ PURGE_FUNCTIONS = [
     "tokens.purge.purge_expired",
     "tokens.audit.purge_events",
     "tokens.devices.purge_devices",
+    "tokens.feed.purge_session_ends",
     "accounts.purge.purge_challenges",
     "accounts.purge.purge_notices",
 ]

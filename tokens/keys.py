@@ -161,7 +161,9 @@ def advance(*, now: datetime | None = None) -> dict[str, int]:
     ``JWT_KEY_PUBLISH_DELAY`` starts signing (the active one retiring), and a
     retiring key whose last token has expired is retired. A retiring key
     stopped signing at ``retiring_since``; nothing it signed lives past that
-    plus the longest token lifetime and the clock-skew leeway.
+    plus the longest token lifetime and the clock-skew leeway — or a little
+    later: a process that has not read the keys since signs with it for up
+    to ``JWT_KEYRING_MAX_AGE`` more.
     """
     now = now or timezone.now()
     counts = {"signing_keys_activated": 0, "signing_keys_retired": 0}
@@ -175,7 +177,7 @@ def advance(*, now: datetime | None = None) -> dict[str, int]:
                 _retire(active, now)
             _activate(due, now)
             counts["signing_keys_activated"] = 1
-        longest = max(conf.refresh_ttl, conf.access_ttl) + _seconds(conf.leeway)
+        longest = max(conf.refresh_ttl, conf.access_ttl) + _seconds(conf.leeway + conf.keyring_max_age)
         counts["signing_keys_retired"] = SigningKey.objects.filter(
             state=State.RETIRING, retiring_since__lte=now - longest,
         ).update(state=State.RETIRED, retired_at=now)
@@ -219,6 +221,12 @@ class KeyRing:
     def active(self) -> Key:
         """The key that signs now (made, the first time, if there is none of ``JWT_ALGORITHM``)."""
         self._fresh()
+        if self._active is not None and self._active.signing_key is None:
+            try:
+                rotate(at_once=True)  # its private part no longer decrypts (see ``_key``)
+            except IntegrityError:
+                logger.info("another process replaced the undecryptable signing key first")
+            self._load()
         if self._active is None or self._active.algorithm != conf.jwt_algorithm:
             ensure_active_key()
             self._load()
@@ -242,6 +250,8 @@ class KeyRing:
         None.
         """
         self._fresh()
+        if self.legacy_issued_before is None:
+            self.active()  # none read yet: the first key is made (or read) now, after every such token
         if self._legacy_until is None or timezone.now() > self._legacy_until:
             return None
         return Key(kid=None, algorithm="HS256", state=State.RETIRING, verifying_key=conf.shared_secret,
@@ -275,9 +285,16 @@ def _key(row: SigningKey) -> Key:
         secret = conf.shared_secret
         return Key(kid=row.kid, algorithm="HS256", state=row.state, verifying_key=secret,
                    signing_key=secret if row.state == State.ACTIVE else None, public_jwk=None)
-    private_key = serialization.load_pem_private_key(secretbox.decrypt(row.private_key).encode(), password=None)
-    return Key(kid=row.kid, algorithm=row.algorithm, state=row.state, verifying_key=private_key.public_key(),
-               signing_key=private_key if row.state == State.ACTIVE else None, public_jwk=row.public_jwk)
+    # Verifying needs the public part alone: SECRET_KEY rotated with no fallback signs nobody out.
+    signing_key = None
+    if row.state == State.ACTIVE:
+        try:
+            signing_key = serialization.load_pem_private_key(secretbox.decrypt(row.private_key).encode(), None)
+        except secretbox.UndecryptableSecret:
+            logger.error("the active signing key %s cannot be decrypted (SECRET_KEY changed with no fallback?): "
+                         "a new key signs from now on", row.kid)
+    return Key(kid=row.kid, algorithm=row.algorithm, state=row.state, verifying_key=jwt.PyJWK(row.public_jwk).key,
+               signing_key=signing_key, public_jwk=row.public_jwk)
 
 
 keyring = KeyRing()
