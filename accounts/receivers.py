@@ -4,9 +4,15 @@ code that saves the user itself — ``manage.py changepassword``, a shell's
 ``set_password`` + ``save``, another app. ``User.save`` marks such a save
 (the credentials epoch moved, ``accounts.models``); this owes the user the
 notice DESIGN.md promises for every credentials change, once the save has
-committed. A change made through a flow owes its notice in its own
-transaction (``flows.credentials.credentials_changed``), under the same key,
-so here it finds it owed already and nothing more is sent.
+committed, and the sessions that change ended are revoked by name
+(``tokens.services.revoke_stale_sessions``: the epoch already refuses their
+tokens here, but the revocation feed, the audit trail and the lists only
+know of a revocation). A change made through a flow owes its notice in its
+own transaction (``flows.credentials.credentials_changed``), under the same
+key, and revoked its sessions there, so here it finds it owed already,
+nothing is left to revoke, and nothing more is sent. After the commit, not
+in the save: a flow carries the session a password was changed from over
+to the new epoch after saving the user, and that session must survive.
 
 A departure from STYLE 11 (no rules in signals), on purpose: only a hook on
 the model hears every door, and all it does is ask the flow for the notice.
@@ -19,6 +25,7 @@ from django.dispatch import receiver
 from accounts.flows import notices
 from accounts.models import User
 from tokens.models import Session
+from tokens.services import revoke_stale_sessions
 
 
 @receiver(post_save, sender=User, dispatch_uid="accounts.receivers.credentials_saved")
@@ -34,4 +41,5 @@ def _owe_notice(user_id: int, epoch: int) -> None:
     if user is None:
         return  # gone, or changed again since: that change owes its own notice
     reason = Session.RevokeReason.PASSWORD_SET if user.is_active else Session.RevokeReason.DEACTIVATED
-    notices.credentials_changed(user, reason=reason, by_staff=False, revoked=0)
+    revoked = revoke_stale_sessions(user=user, reason=reason)
+    notices.credentials_changed(user, reason=reason, by_staff=False, revoked=revoked)

@@ -36,6 +36,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # One name for the second-factor methods wherever a field lists them.
     "ENUM_NAME_OVERRIDES": {"SecondFactorMethod": "accounts.serializers.METHODS"},
+    # The services of INTROSPECTION_CLIENTS (introspection, the revocation
+    # feed): HTTP Basic, read by those views themselves (tokens.clients).
+    "APPEND_COMPONENTS": {"securitySchemes": {"serviceBasicAuth": {"type": "http", "scheme": "basic"}}},
 }
 # Whether /api/schema/ and /api/docs/ are served; off, they are the JSON 404
 # of an unknown path (an install that would rather not publish its API map).

@@ -21,3 +21,8 @@ JWT_KEY_PUBLISH_DELAY = env.int("JWT_KEY_PUBLISH_DELAY", default=3600)
 # Seconds a process keeps the keys it read before reading them again: how
 # soon every host and worker sees a rotation without a restart.
 JWT_KEYRING_MAX_AGE = env.int("JWT_KEYRING_MAX_AGE", default=30)
+# Services allowed to introspect tokens (RFC 7662, /api/auth/introspect/)
+# and to read the revocation feed (/api/auth/revocations/), with HTTP Basic:
+# "name:secret,name2:secret2". Unset: both endpoints are the JSON 404 of an
+# unknown path.
+INTROSPECTION_CLIENTS = env.str("INTROSPECTION_CLIENTS", default="")

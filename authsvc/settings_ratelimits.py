@@ -31,6 +31,11 @@ RATE_LIMITS = {
     # resends together.
     "two_factor_account_failures": env.str("RATELIMIT_2FA_ACCOUNT_FAILURES", default="10/h"),
     "two_factor_account_emails": env.str("RATELIMIT_2FA_ACCOUNT_EMAILS", default="10/h"),
+    # Wrong service credentials per client network, every door together:
+    # introspection's and the revocation feed's Basic auth, the /metrics
+    # bearer token. Past it every request from there is refused, the right
+    # credentials too, until the window passes (DESIGN.md, "Observability").
+    "service_credentials_ip": env.str("RATELIMIT_SERVICE_CREDENTIALS_IP", default="10/m"),
 }
 # Per-IP limits count networks: an IPv6 client's /64, an IPv4 address.
 RATELIMIT_IPV4_PREFIX = env.int("RATELIMIT_IPV4_PREFIX", default=32)

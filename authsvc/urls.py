@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from authsvc.views import api_docs, healthz, prometheus_metrics
+from authsvc.monitoring import prometheus_metrics
+from authsvc.views import api_docs, healthz
 from tokens.views import JwksView
 from webclient.views import demo
 

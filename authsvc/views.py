@@ -1,22 +1,15 @@
 import functools
-import hmac
 import logging
-import os
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
-from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.multiprocess import MultiProcessCollector
 
 from authsvc.errors import Unavailable
-from authsvc.exceptions import describe_error, error_body, handler404, unreachable_dependency
+from authsvc.exceptions import describe_error, handler404, unreachable_dependency
 
 logger = logging.getLogger(__name__)
 
@@ -62,50 +55,6 @@ def _check_failed(name: str, exc: Exception) -> None:
         logger.warning("healthz: %s check failed: %s", name, describe_error(exc))
     else:
         logger.exception("healthz: %s check failed", name)
-
-
-# Authenticated by a header, never by a cookie, and it changes nothing; a
-# CSRF refusal (403) of a POST would also tell a stranger that the URL exists.
-@csrf_exempt
-def prometheus_metrics(request: HttpRequest) -> HttpResponse:
-    """
-    Prometheus metrics, for whoever holds ``METRICS_TOKEN``. To anyone else,
-    and to everyone while it is unset, this is the JSON 404 of an unknown
-    path, whatever the method: the counters say how many logins fail and
-    sessions are revoked, and the URL need not admit that it exists.
-    """
-    if not _holds_metrics_token(request):
-        return handler404(request)
-    if request.method not in ("GET", "HEAD"):
-        return JsonResponse(error_body(f'Method "{request.method}" not allowed.', "method_not_allowed"),
-                            status=405, headers={"Allow": "GET, HEAD"})
-    # The format the scraper asks for: OpenMetrics for Prometheus, else the classic text format.
-    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
-    response = HttpResponse(encode(_registry()), content_type=content_type)
-    add_never_cache_headers(response)
-    return response
-
-
-def _holds_metrics_token(request: HttpRequest) -> bool:
-    expected = settings.METRICS_TOKEN
-    scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
-    if not expected or scheme.lower() != "bearer":
-        return False
-    # Constant time: the comparison must not tell how much of a guess was right.
-    return hmac.compare_digest(supplied.strip().encode(), expected.encode())
-
-
-def _registry() -> CollectorRegistry:
-    """
-    Under gunicorn (``PROMETHEUS_MULTIPROC_DIR`` set, see gunicorn.conf.py)
-    each worker counts in its own files: a fresh registry over all of them
-    answers for the whole host, whichever worker serves the scrape.
-    """
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        return registry
-    return REGISTRY
 
 
 def api_docs(view):

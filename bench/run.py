@@ -1,30 +1,36 @@
 """
-authsvc against a stock simplejwt peer, on the local PostgreSQL and Redis.
+authsvc against a stock simplejwt peer, on the local PostgreSQL and Redis;
+authsvc signing ES256 (its default) and HS256; the example resource server.
 
-    .venv/bin/python bench/run.py            # the full bench (make bench), ~10 min, writes bench/RESULTS.md
+    .venv/bin/python bench/run.py            # the full bench (make bench), ~15 min, writes bench/RESULTS.md
     .venv/bin/python bench/run.py --smoke    # seconds per phase, tiny tables (make bench-smoke)
 
 What it does, in order:
 
 1. Databases, created when missing and migrated, on the PostgreSQL server at
-   ``BENCH_PG`` (default ``postgres://root@127.0.0.1:5432``): ``bench_authsvc``
-   and ``bench_stock`` for the load, ``bench_rows_10000`` and
+   ``BENCH_PG`` (default ``postgres://root@127.0.0.1:5432``): ``bench_authsvc``,
+   ``bench_authsvc_hs256`` and ``bench_stock`` for the load, ``bench_rows_10000`` and
    ``bench_rows_1000000`` for refresh latency against table size,
    ``bench_purge_authsvc`` and ``bench_purge_stock`` for the purges (smoke mode:
    ``bench_smoke_*``). Token tables are emptied first, so every run starts
    from the same state. Redis: database 2 (smoke: 3).
-2. Servers: authsvc (``authsvc.wsgi``) and the stock simplejwt project
-   (``bench/stock``), each under gunicorn with the same sync worker count,
-   ``DEBUG=0``, persistent health-checked connections (same
+2. Servers: authsvc (``authsvc.wsgi``), once signing ES256 (the default) and
+   once with ``JWT_ALGORITHM=HS256`` (what stock signs with), and the stock
+   simplejwt project (``bench/stock``), each under gunicorn with the same sync
+   worker count, ``DEBUG=0``, persistent health-checked connections (same
    ``CONN_MAX_AGE``) and the same Argon2 hasher; authsvc with
-   ``AUTH_2FA=off`` and ``RATELIMIT_ENABLE=0``.
+   ``AUTH_2FA=off`` and ``RATELIMIT_ENABLE=0``. And the example resource
+   server (``examples/resource_server``), the same gunicorn, in front of the
+   ES256 authsvc: keys from its JWKS, revocations from its feed.
 3. Load: wrk with ``bench/wrk.lua``, one connection per thread, one thread per
    virtual user, at each concurrency. Before each refresh run every virtual
    user logs in; during it, it chains its refresh tokens. Per (repetition,
    concurrency), in an order reversed every other repetition: authsvc refresh
-   (body), stock refresh (body), authsvc refresh (cookie + CSRF header), then
-   ``GET /me`` A-B-B-A (authsvc ``/api/auth/me/``, stock ``/me``, with access
-   tokens from logins kept across runs). Reported: medians, and the CPU that
+   (body), stock refresh (body), authsvc refresh (cookie + CSRF header),
+   authsvc-hs256 refresh (body), then ``GET /me`` in the order
+   A-B-C-R-C-B-A (authsvc ``/api/auth/me/``, stock ``/me``, authsvc-hs256,
+   and once the resource server's ``GET /orders``, with access tokens from
+   logins kept across runs). Reported: medians, and the CPU that
    wrk, the gunicorn workers and the PostgreSQL backends used per request.
 4. Table size: the two ``bench_rows_*`` databases get 10k and 1M dead rows
    (bulk SQL); their servers are measured in alternation.
@@ -60,6 +66,7 @@ from bench.harness.dead_rows import purge_phase, table_size_phase  # noqa: E402
 from bench.harness.load import load_phase  # noqa: E402
 from bench.harness.procs import ensure_wrk, log, stop_spawned  # noqa: E402
 from bench.harness.report import machine_info, render, write_report  # noqa: E402
+from bench.harness.resource import ResourceServer  # noqa: E402
 from bench.harness.seed import prepare  # noqa: E402
 from bench.harness.servers import Project, Server  # noqa: E402
 
@@ -116,11 +123,16 @@ def main(argv: list[str]) -> int:
 
     projects = {
         "authsvc": Project("authsvc", f"{cfg.db_prefix}_authsvc", cfg.redis_url),
+        # A database of its own: one database has one active signing key, of one algorithm.
+        "authsvc-hs256": Project("authsvc", f"{cfg.db_prefix}_authsvc_hs256", cfg.redis_url, label="authsvc-hs256",
+                                 extra_env={"JWT_ALGORITHM": "HS256"}),
         "stock": Project("stock", f"{cfg.db_prefix}_stock", cfg.redis_url),
     }
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(lambda project: prepare(project, users), projects.values()))
-    servers = {kind: Server(project, cfg.workers, profile=cfg.profile) for kind, project in projects.items()}
+    servers = {name: Server(project, cfg.workers, profile=cfg.profile) for name, project in projects.items()}
+    # Started after the authsvc it reads its keys and revocations from.
+    servers["resource"] = ResourceServer(servers["authsvc"], cfg.workers, profile=cfg.profile)
     try:
         for server in servers.values():
             server.start()

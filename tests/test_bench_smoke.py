@@ -1,9 +1,10 @@
 """
 The benchmark (``bench/run.py``, ``make bench``) still runs from end to end.
 
-A smoke run serves authsvc and the stock simplejwt peer under gunicorn, drives
-both with wrk for a second per case, fills and purges tiny tables, and writes
-its report. Nothing here is timed and no number is compared: a smoke run's
+A smoke run serves authsvc (signing ES256, and again HS256), the stock
+simplejwt peer and the example resource server under gunicorn, drives each
+with wrk for a second per case, fills and purges tiny tables, and writes its
+report. Nothing here is timed and no number is compared: a smoke run's
 numbers mean nothing. What is checked is that every case answered, without
 errors, and that the report compares both servers.
 """
@@ -46,6 +47,9 @@ def test_bench_smoke_run_reports_both_servers(tmp_path):
         ("stock", "refresh", "body"),
         ("authsvc", "me", "bearer"),
         ("stock", "me", "bearer"),
+        ("authsvc-hs256", "refresh", "body"),
+        ("authsvc-hs256", "me", "bearer"),
+        ("resource", "orders", "bearer"),
     }
     for row in results["load"] + results["latency"]:
         assert row["requests"] > 0, row
@@ -57,6 +61,6 @@ def test_bench_smoke_run_reports_both_servers(tmp_path):
     for purge in results["purge"]:
         assert sum(purge["after"].values()) == 0, purge
     text = report.read_text()
-    for heading in ("### Targets", "### Refresh:", "### GET /me", "### Refresh latency", "### Purge"):
+    for heading in ("### Targets", "### Keys", "### Refresh:", "### GET /me", "### Refresh latency", "### Purge"):
         assert heading in text
     assert "| authsvc |" in text and "| stock |" in text

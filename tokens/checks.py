@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
-from tokens.conf import conf
+from tokens.conf import conf, parse_client
 from tokens.keys import ALGORITHMS
 
 
@@ -41,6 +41,20 @@ def check_token_settings(app_configs, **kwargs):
             )
         )
     return errors
+
+
+@register(Tags.security)
+def check_introspection_clients(app_configs, **kwargs):
+    """Each ``INTROSPECTION_CLIENTS`` entry is ``name:secret``, each name once: a typo must not lock a service out silently."""
+    raw = settings.INTROSPECTION_CLIENTS
+    entries = [entry for entry in raw.split(",") if entry.strip()] if isinstance(raw, str) else None
+    if entries is None or not all(parse_client(entry) for entry in entries):
+        # The message never repeats the value: it holds secrets.
+        return [Error("INTROSPECTION_CLIENTS must be comma-separated name:secret pairs.", id="tokens.E011")]
+    names = [parse_client(entry)[0] for entry in entries]
+    if len(set(names)) != len(names):
+        return [Error("INTROSPECTION_CLIENTS names each service once.", id="tokens.E011")]
+    return []
 
 
 @register()

@@ -23,6 +23,12 @@ def secure_unless_debug(cookie_secure: bool | None, *, debug: bool) -> bool:
     return not debug if cookie_secure is None else cookie_secure
 
 
+def parse_client(entry: str) -> tuple[str, str] | None:
+    """One ``name:secret`` entry of ``INTROSPECTION_CLIENTS``; None unless it has both (a secret may hold ``:``)."""
+    name, _, secret = entry.strip().partition(":")
+    return (name, secret) if name and secret else None
+
+
 class TokenSettings:
     @property
     def access_ttl(self) -> timedelta:
@@ -98,6 +104,16 @@ class TokenSettings:
     @property
     def leeway(self) -> int:
         return settings.SIMPLE_JWT["LEEWAY"]
+
+    @property
+    def introspection_clients(self) -> tuple[tuple[str, str], ...]:
+        """``INTROSPECTION_CLIENTS`` as (name, secret) pairs; an entry without both is left out (``tokens.checks`` says so)."""
+        return tuple(pair for pair in map(parse_client, settings.INTROSPECTION_CLIENTS.split(",")) if pair)
+
+    @property
+    def metrics_token(self) -> str:
+        """``METRICS_TOKEN``: the bearer token of ``/metrics`` (empty: no one may read it)."""
+        return settings.METRICS_TOKEN
 
     @property
     def trusted_device_ttl(self) -> timedelta:

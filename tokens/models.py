@@ -171,6 +171,9 @@ class AuthEvent(models.Model):
         RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
         DEVICE_REMEMBERED = "device_remembered", "Device remembered"
         DEVICE_FORGOTTEN = "device_forgotten", "Device forgotten"
+        # A wrong service credential (introspection or revocation-feed Basic
+        # auth, the metrics bearer token); ``reason`` names the door.
+        SERVICE_CREDENTIALS_REFUSED = "service_credentials_refused", "Service credentials refused"
 
     class Via(models.TextChoices):
         """The door the event came through: the same rules hold at each, and the trail says which."""
@@ -265,3 +268,29 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.algorithm} key {self.kid} ({self.state})"
+
+
+class SessionEnd(models.Model):
+    """
+    The revocation feed's log (``tokens.feed``): one row per session ended
+    early, written in the transaction that revoked it, never updated.
+    ``xid`` is that transaction's id on PostgreSQL (``pg_current_xact_id()``):
+    the feed's cursor is a transaction horizon, not a time or a serial, so a
+    slow transaction that commits late is never skipped. Empty on SQLite,
+    where one writer at a time makes the row id a sound cursor. No foreign
+    key: sessions are purged in bulk SQL, and the feed outlives nothing it needs.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    session_id = models.UUIDField()
+    revoked_at = models.DateTimeField()
+    xid = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["xid", "id"], name="session_end_cursor"),
+            models.Index(fields=["revoked_at"], name="session_end_revoked"),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.session_id} ended at {self.revoked_at:%Y-%m-%d %H:%M:%S}"

@@ -106,3 +106,52 @@ class CsrfTokenSerializer(serializers.Serializer):
 class JwksSerializer(serializers.Serializer):
     keys = serializers.ListField(child=serializers.DictField(), help_text="Public JWKs: kid, kty, alg, use, and the "
                                                                          "key's own members (crv, x, y / n, e).")
+
+
+# --- for other services: introspection (RFC 7662) and the revocation feed ------------------------
+
+
+class _StrictRawTokenField(RawTokenField):
+    """A string and nothing else: DRF's CharField would read a JSON number or boolean as one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class IntrospectionRequestSerializer(serializers.Serializer):
+    token = _StrictRawTokenField(help_text="An access or refresh token.")
+    # Blank allowed: a form's empty field is no field (DRF), so it is taken either way.
+    token_type_hint = _StrictRawTokenField(required=False, allow_blank=True, max_length=32,
+                                           help_text="RFC 7662 §2.1; read from the token itself, so ignored.")
+
+
+class IntrospectionSerializer(serializers.Serializer):
+    """RFC 7662 §2.2. An inactive token is ``{"active": false}`` and nothing else."""
+
+    active = serializers.BooleanField()
+    sub = serializers.CharField(required=False, help_text="The user id.")
+    sid = serializers.UUIDField(required=False, help_text="The session id.")
+    exp = serializers.IntegerField(required=False)
+    iat = serializers.IntegerField(required=False)
+    iss = serializers.CharField(required=False)
+    aud = serializers.CharField(required=False)
+    token_type = serializers.ChoiceField(choices=["access", "refresh"], required=False)
+
+
+class RevocationFeedQuerySerializer(serializers.Serializer):
+    since = serializers.RegexField(
+        r"^v1\.[A-Za-z0-9_-]+$", required=False, allow_blank=True, max_length=200,
+        help_text="The cursor of the previous answer; none (or empty): one access-token lifetime back.",
+    )
+
+
+class RevokedSessionSerializer(serializers.Serializer):
+    sid = serializers.UUIDField()
+    revoked_at = serializers.DateTimeField()
+
+
+class RevocationFeedSerializer(serializers.Serializer):
+    revoked = RevokedSessionSerializer(many=True)
+    cursor = serializers.CharField(help_text="Opaque: send it back as `since`.")

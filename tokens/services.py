@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from authsvc.errors import NotFound
 from authsvc.metrics import REFRESHES, REVOCATIONS
-from tokens import audit, store
+from tokens import audit, feed, store
 from tokens.conf import conf
 from tokens.devices import forget_devices
 from tokens.errors import TokenExpired, TokenInvalid, TokenReused, TokenRevoked
@@ -188,6 +188,8 @@ def _revoke(sessions: QuerySet[Session], *, reason: str, revoked_by: str, ip: st
         Session.objects.filter(pk__in=[pk for pk, _ in rows]).update(
             revoked_at=now, revoke_reason=reason, revoked_by=revoked_by
         )
+        # The revocation feed hears of every early end here, in the same transaction.
+        feed.record_ends(session_ids=[pk for pk, _ in rows], revoked_at=now)
         actor = revoked_by or ("system" if reason == RevokeReason.REUSE else "user")
         for user_id in {user_id for _, user_id in rows}:
             audit.record_revocations(
@@ -220,6 +222,19 @@ def keep_session_across_credentials_change(*, session_id: uuid.UUID, user) -> bo
         Session.objects.filter(pk=session_id, user_id=user.pk, revoked_at__isnull=True)
         .update(auth_epoch=getattr(user, AUTH_EPOCH_FIELD))
     )
+
+
+def revoke_stale_sessions(*, user, reason: str) -> int:
+    """
+    Revoke by name the user's sessions that their credentials epoch has
+    already ended (a password set or a deactivation saved by code no flow
+    saw: a shell, ``changepassword``), so the audit trail, the lists and the
+    revocation feed know of them. Idempotent with the flows, which revoked
+    theirs already; the session a password was changed from is on the new
+    epoch and stays.
+    """
+    stale = Session.objects.filter(user_id=user.pk).exclude(auth_epoch=getattr(user, AUTH_EPOCH_FIELD))
+    return _revoke(stale, reason=reason, revoked_by="system", ip=None, user_agent="", via=audit.Via.COMMAND)
 
 
 def revoke_own_session(*, user_id: int, session_id: uuid.UUID, ip: str | None = None, user_agent: str = "") -> None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tokens import views
+from tokens import service_views, views
 
 urlpatterns = [
     path("refresh/", views.RefreshView.as_view(), name="refresh"),
@@ -11,4 +11,6 @@ urlpatterns = [
     path("devices/", views.DeviceListView.as_view(), name="devices"),
     path("devices/<uuid:device_id>/", views.DeviceDetailView.as_view(), name="device-detail"),
     path("csrf/", views.CsrfView.as_view(), name="csrf"),
+    path("introspect/", service_views.for_services(service_views.IntrospectView.as_view()), name="introspect"),
+    path("revocations/", service_views.for_services(service_views.RevocationFeedView.as_view()), name="revocations"),
 ]

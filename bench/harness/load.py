@@ -34,6 +34,9 @@ def cookie_value(message: http.client.HTTPMessage, name: str) -> str:
 
 def login(server: Server, index: int, transport: str) -> tuple[str, str, str]:
     """One virtual user's login: (access, refresh, csrftoken or '-')."""
+    issuer = getattr(server, "issuer", None)
+    if issuer is not None:  # the example resource server: its users sign in at authsvc
+        return login(issuer, index, transport)
     project = server.project
     if project.kind == "stock":
         status, data, _ = http_request(server.port, "POST", project.login_path,
@@ -65,8 +68,8 @@ def login_all(server: Server, count: int, transport: str) -> list[tuple[str, str
 
 @dataclass
 class Run:
-    server: str  # "authsvc" | "stock"
-    endpoint: str  # "refresh" | "me"
+    server: str  # "authsvc" | "authsvc-hs256" | "stock" | "resource"
+    endpoint: str  # "refresh" | "me" | "orders" (the resource server's GET, as "me" is authsvc's)
     transport: str  # "body" | "cookie" | "bearer"
     concurrency: int
     rep: int
@@ -119,15 +122,15 @@ class AccessTokens:
 def timed_run(wrk: str, server: Server, *, endpoint: str, transport: str, concurrency: int, rep: int,
               duration: int, label: str = "", access: AccessTokens | None = None) -> Run:
     project = server.project
-    if endpoint == "me" and access is not None:
+    if endpoint != "refresh" and access is not None:
         tokens = access.get(server, concurrency)
     else:
         tokens = login_all(server, concurrency, "cookie" if transport == "cookie" else "body")
     with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as handle:
         handle.write("".join(f"{a} {r} {c}\n" for a, r, c in tokens))
         token_file = handle.name
-    mode = "me" if endpoint == "me" else f"refresh_{transport}"
-    path = project.me_path if endpoint == "me" else project.refresh_path
+    mode = f"refresh_{transport}" if endpoint == "refresh" else "me"
+    path = project.refresh_path if endpoint == "refresh" else project.me_path
     env = {**os.environ, "BENCH_MODE": mode, "BENCH_TOKENS": token_file}
     args = [wrk, "-t", str(concurrency), "-c", str(concurrency), "-d", f"{duration}s", "--timeout", "10s",
             "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{server.port}{path}"]
@@ -146,7 +149,7 @@ def timed_run(wrk: str, server: Server, *, endpoint: str, transport: str, concur
     if measured.returncode != 0 or not match:
         raise SystemExit(f"wrk failed ({measured.returncode}):\n{measured.output}")
     data = json.loads(match.group(1))
-    run = Run(server=project.kind, endpoint=endpoint, transport=transport, concurrency=concurrency, rep=rep,
+    run = Run(server=project.name, endpoint=endpoint, transport=transport, concurrency=concurrency, rep=rep,
               label=label, raw=data)
     run.requests = data["requests"]
     run.rps = data["requests"] / (data["duration_us"] / 1e6)
@@ -168,13 +171,21 @@ def timed_run(wrk: str, server: Server, *, endpoint: str, transport: str, concur
 
 # Per repetition and concurrency, in this order (reversed every other
 # repetition). GET /me runs need no login (AccessTokens), so they are run
-# twice, A-B-B-A: their margin is the thinner one.
+# twice, in an order that reads the same backwards (A-B-C-R-C-B-A): their
+# margins are the thinner ones, and each pair has the same share of a drift.
+# authsvc signs ES256 (its default); authsvc-hs256 is the same code with
+# JWT_ALGORITHM=HS256, what stock signs with: the cost of the switch. The
+# resource server's GET /orders verifies authsvc's tokens locally.
 LOAD_CASES = [  # (server, endpoint, transport)
     ("authsvc", "refresh", "body"),
     ("stock", "refresh", "body"),
     ("authsvc", "refresh", "cookie"),
+    ("authsvc-hs256", "refresh", "body"),
     ("authsvc", "me", "bearer"),
     ("stock", "me", "bearer"),
+    ("authsvc-hs256", "me", "bearer"),
+    ("resource", "orders", "bearer"),
+    ("authsvc-hs256", "me", "bearer"),
     ("stock", "me", "bearer"),
     ("authsvc", "me", "bearer"),
 ]
@@ -186,7 +197,8 @@ def load_phase(cfg: Config, wrk: str, servers: dict[str, Server]) -> list[Run]:
     if not cfg.smoke:
         log("warm-up")
         for server in servers.values():
-            for endpoint, transport in (("refresh", "body"), ("me", "bearer")):
+            resource = server.project.kind == "resource"
+            for endpoint, transport in (("orders", "bearer"),) if resource else (("refresh", "body"), ("me", "bearer")):
                 timed_run(wrk, server, endpoint=endpoint, transport=transport, concurrency=max(cfg.concurrency),
                           rep=0, duration=1)
     for rep in range(1, cfg.reps + 1):
@@ -196,7 +208,7 @@ def load_phase(cfg: Config, wrk: str, servers: dict[str, Server]) -> list[Run]:
                 run = timed_run(wrk, servers[kind], endpoint=endpoint, transport=transport,
                                 concurrency=concurrency, rep=rep, duration=cfg.duration, access=access)
                 runs.append(run)
-                log(f"rep {rep} c={concurrency:<2} {kind:7} {endpoint:7} {transport:6} "
+                log(f"rep {rep} c={concurrency:<2} {kind:13} {endpoint:7} {transport:6} "
                     f"{run.rps:8.1f}/s p50 {run.p50_ms:6.2f} p99 {run.p99_ms:6.2f} ms errors {run.errors} "
                     f"| wrk {run.client_cpu_pct:4.1f}% app {run.app_cpu_ms:.2f} db {run.db_cpu_ms:.2f} ms/req "
                     f"| machine {run.machine_busy_pct:.0f}%")

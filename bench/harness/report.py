@@ -18,9 +18,11 @@ import psycopg
 
 from .config import CONN_MAX_AGE, PG, Config
 from .load import Run
+from .report_keys import keys_section
 from .seed import SESSIONS_PER_FILL
 
 RESULTS_START = "<!-- bench:results:start -->"
+SERVER_ORDER = {"authsvc": 0, "authsvc-hs256": 1, "stock": 2}
 RESULTS_END = "<!-- bench:results:end -->"
 
 
@@ -111,10 +113,13 @@ def render(cfg: Config, machine: dict, load: list[Run], latency: list[Run], late
     out(f"Command: `{cfg.command}`{' (smoke mode: numbers mean nothing)' if cfg.smoke else ''}  ")
     out(f"Servers: gunicorn, {cfg.workers} sync workers each, one server loaded at a time; DEBUG=0, "
         f"CONN_MAX_AGE={CONN_MAX_AGE} with health checks, Argon2 (Django defaults) for both; authsvc with "
-        f"AUTH_2FA=off, RATELIMIT_ENABLE=0, SECURE_SSL_REDIRECT=0, REDIS_URL={cfg.redis_url}.  ")
+        f"AUTH_2FA=off, RATELIMIT_ENABLE=0, SECURE_SSL_REDIRECT=0, REDIS_URL={cfg.redis_url}; authsvc signs "
+        "ES256 (its default), authsvc-hs256 is the same with JWT_ALGORITHM=HS256; the example resource server "
+        "runs in front of the ES256 one.  ")
     out(f"Load: wrk + bench/wrk.lua, one connection per thread = one virtual user, refresh tokens chained; "
         f"{cfg.duration} s per run; medians of {cfg.reps} repetitions, the cases alternating (order reversed "
-        f"every other repetition; GET /me twice per repetition, A-B-B-A, so {2 * cfg.reps} runs each); "
+        f"every other repetition; GET /me twice per repetition and server, A-B-C-R-C-B-A with the resource server's "
+        f"GET /orders once in the middle, so {2 * cfg.reps} runs each); "
         f"logins before the timed runs (a fresh one for every refresh run).")
     out("")
 
@@ -161,6 +166,7 @@ def render(cfg: Config, machine: dict, load: list[Run], latency: list[Run], late
     for name, measured, ok in targets:
         out(f"| {name} | {measured} | {verdict(ok)} |")
     out("")
+    keys_section(cfg, summary, out, target_c)
 
     # Load tables
     def load_table(endpoint: str, title: str) -> None:
@@ -172,7 +178,7 @@ def render(cfg: Config, machine: dict, load: list[Run], latency: list[Run], late
         for concurrency in cfg.concurrency:
             stock = find(summary, endpoint=endpoint, concurrency=concurrency, server="stock")
             rows = [r for r in summary if r["endpoint"] == endpoint and r["concurrency"] == concurrency]
-            rows.sort(key=lambda r: (r["server"] != "authsvc", r["transport"]))
+            rows.sort(key=lambda r: (SERVER_ORDER.get(r["server"], 9), r["transport"]))
             for row in rows:
                 is_stock = row["server"] == "stock"
                 vs = "—" if is_stock else f"**{ratio(row['rps'], stock and stock['rps']):.2f}×**"

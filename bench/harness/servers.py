@@ -1,7 +1,9 @@
 """
-The two projects under test, authsvc and the stock simplejwt peer, and their
-gunicorn servers: the same settings for both but for what only authsvc has
-(2FA, rate limits, Redis), so that the numbers compare the code, not the setup.
+The projects under test, authsvc (signing ES256, its default, and again with
+JWT_ALGORITHM=HS256 on a database of its own) and the stock simplejwt peer,
+and their gunicorn servers: the same settings for all but for what only
+authsvc has (2FA, rate limits, Redis), so that the numbers compare the code,
+not the setup. The example resource server is in ``resource.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import CONN_MAX_AGE, PG, PYTHON, ROOT
@@ -21,15 +23,23 @@ from .procs import base_env, children, free_port, log, spawned
 
 GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 SECRET_KEY = "bench-only-secret-key-" + "k" * 40
+# The service the example resource server reads the revocation feed as (authsvc's INTROSPECTION_CLIENTS).
+FEED_CLIENT = "bench-resource:bench-only-feed-secret"
 
 
 @dataclass
 class Project:
     """authsvc or the stock peer, on one database."""
 
-    kind: str  # "authsvc" | "stock"
+    kind: str  # "authsvc" | "stock" | "resource" (the example resource server, in front of an authsvc)
     database: str
     redis_url: str
+    label: str = ""  # the name in the report, when one kind runs twice (authsvc-hs256)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.kind
 
     @property
     def url(self) -> str:
@@ -52,9 +62,13 @@ class Project:
                 "AUTH_2FA": "off",
                 "RATELIMIT_ENABLE": "0",
                 "LOG_LEVEL": "WARNING",
+                "INTROSPECTION_CLIENTS": FEED_CLIENT,
+                # Two authsvc servers share the bench's Redis database, never its keys.
+                "CACHE_KEY_PREFIX": self.database,
             })
         else:
             env["DJANGO_SETTINGS_MODULE"] = "bench.stock.settings"
+        env.update(self.extra_env)
         return env
 
     def manage(self, *args: str) -> list[str]:
@@ -75,7 +89,7 @@ class Project:
 
     @property
     def me_path(self) -> str:
-        return "/api/auth/me/" if self.kind == "authsvc" else "/me"
+        return {"authsvc": "/api/auth/me/", "stock": "/me", "resource": "/orders"}[self.kind]
 
     # Tables
     @property
@@ -100,39 +114,48 @@ class Server:
     process: subprocess.Popen | None = None
     log: Path | None = None
 
-    def start(self) -> None:
-        self.port = free_port()
-        args = [
+    def gunicorn_args(self) -> list[str]:
+        return [
             GUNICORN, self.project.wsgi,
             "--workers", str(self.workers), "--worker-class", "sync",
             "--bind", f"127.0.0.1:{self.port}", "--backlog", "2048",
             "--timeout", "60", "--log-level", "warning", "--chdir", str(ROOT),
         ]
-        self.log = Path(tempfile.gettempdir()) / f"authsvc-bench-{self.project.database}.log"
+
+    def env(self) -> dict[str, str]:
+        return self.project.env()
+
+    def ready(self) -> bool:
+        """Serving: the protected path refuses a request without a token."""
+        return http_request(self.port, "GET", self.project.me_path)[0] == 401
+
+    def start(self) -> None:
+        self.port = free_port()
+        args = self.gunicorn_args()
+        self.log = Path(tempfile.gettempdir()) / f"authsvc-bench-{self.project.name}-{self.project.database}.log"
         if self.profile:
             # py-spy starts gunicorn itself (attaching to a running process is not possible on every
             # machine) and samples the master and its workers; the flame graph is written when it stops.
             svg = self.log.with_suffix(".svg")
             args = [str(Path(PYTHON).with_name("py-spy")), "record", "--subprocesses", "--rate", "250",
                     "--output", str(svg), "--", *args]
-            log(f"profiling {self.project.database} with py-spy: {svg}")
+            log(f"profiling {self.project.name} with py-spy: {svg}")
         with self.log.open("w") as log_file:
-            self.process = subprocess.Popen(args, env=self.project.env(), cwd=ROOT, stdout=log_file,
+            self.process = subprocess.Popen(args, env=self.env(), cwd=ROOT, stdout=log_file,
                                             stderr=subprocess.STDOUT)
         spawned.append(self.process)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn for {self.project.database} exited with {self.process.returncode}:\n"
+                raise SystemExit(f"gunicorn for {self.project.name} exited with {self.process.returncode}:\n"
                                  f"{self.log.read_text()[-3000:]}")
             try:
-                status, _, _ = http_request(self.port, "GET", self.project.me_path)
-                if status == 401:
+                if self.ready():
                     return
             except OSError:
                 pass
             time.sleep(0.2)
-        raise SystemExit(f"gunicorn for {self.project.database} did not answer within 60 s")
+        raise SystemExit(f"gunicorn for {self.project.name} did not answer within 60 s")
 
     def master_pid(self) -> int | None:
         if not self.process:

@@ -99,6 +99,7 @@ def test_purge_tokens_prints_the_counts_per_kind(purge_scenario):
         "auth_events: 0 deleted\n"
         "notices: 0 deleted\n"
         f"refresh_tokens: {len(scenario.dead_records)} deleted\n"
+        "session_ends: 0 deleted\n"
         f"sessions: {len(scenario.dead_sessions)} deleted\n"
         "trusted_devices: 0 deleted\n"
         "two_factor_challenges: 0 deleted\n"
@@ -115,6 +116,7 @@ def test_purge_tokens_dry_run_deletes_nothing(purge_scenario):
         "auth_events: 0 to delete (dry run)\n"
         "notices: 0 to delete (dry run)\n"
         f"refresh_tokens: {len(scenario.dead_records)} to delete (dry run)\n"
+        "session_ends: 0 to delete (dry run)\n"
         f"sessions: {len(scenario.dead_sessions)} to delete (dry run)\n"
         "trusted_devices: 0 to delete (dry run)\n"
         "two_factor_challenges: 0 to delete (dry run)\n"
@@ -140,6 +142,7 @@ def test_purge_tokens_reports_progress_on_a_backlog(make_user):
         "auth_events: 0 deleted",
         "notices: 0 deleted",
         "refresh_tokens: 25 deleted",
+        "session_ends: 0 deleted",
         "sessions: 1 deleted",
         "trusted_devices: 0 deleted",
         "two_factor_challenges: 0 deleted",
