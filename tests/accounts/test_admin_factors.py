@@ -14,8 +14,7 @@ spends the step's code, so ``enrol_totp`` moves it on one step.
 """
 
 import re
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pyotp
 import pytest
@@ -50,14 +49,6 @@ NOT_A_RECOVERY_CODE = "22222-22222"
 
 
 # --- helpers and fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def clock():
-    """Time stands still 5 s into a TOTP step; ``clock.shift(STEP)`` moves it on one step."""
-    now = int(time.time())
-    with time_machine.travel(datetime.fromtimestamp(now - now % STEP + 5, UTC), tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture
