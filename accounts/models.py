@@ -204,6 +204,8 @@ class Notice(models.Model):
         FACTOR_CHANGED = "factor_changed", "Second factor changed"
         NEW_SIGN_IN = "new_sign_in", "New sign-in"
         PASSWORD_RESET = "password_reset", "Password reset link"
+        SIGN_IN_ATTEMPTS = "sign_in_attempts", "Someone is trying to sign in"
+        TWO_FACTOR_PAUSED = "two_factor_paused", "Too many wrong sign-in codes"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notices")

@@ -108,9 +108,18 @@ def send_password_reset_email(*, email: str, task_id: str) -> None:
     if user is None:
         logger.info("password reset requested for an unknown email")
         return
+    _send_once_per_task(user, Notice.Kind.PASSWORD_RESET, task_id=task_id)
+
+
+def _send_once_per_task(user: User, kind: str, *, task_id: str, context: dict | None = None) -> None:
+    """
+    Send ``kind`` to ``user`` once for the task ``task_id``: owed as a notice
+    keyed by the task, so a redelivered message (the same task id) finds it
+    sent and sends nothing.
+    """
     notice, _ = Notice.objects.get_or_create(
-        user=user, key=f"reset:{task_id}",
-        defaults={"kind": Notice.Kind.PASSWORD_RESET, "created_at": timezone.now()},
+        user=user, key=f"{kind}:{task_id}",
+        defaults={"kind": kind, "context": context or {}, "created_at": timezone.now()},
     )
     send_notice(notice_id=notice.pk)
 
@@ -157,6 +166,14 @@ def _compose(notice: Notice) -> dict:
             uid=urlsafe_base64_encode(force_bytes(user.pk)), token=default_token_generator.make_token(user)
         )
         return {"subject": "Reset your password", "template": "password_reset", "context": context}
+    if notice.kind == Notice.Kind.SIGN_IN_ATTEMPTS:
+        attempts, period = conf.rate("login_email")
+        return {"subject": "Someone is trying to sign in to your account", "template": "sign_in_attempts",
+                "context": {**context, "attempts": attempts, "minutes": max(1, period // 60)}}
+    if notice.kind == Notice.Kind.TWO_FACTOR_PAUSED:
+        failures, _ = conf.rate(budgets.WRONG_CODES)
+        return {"subject": "Too many wrong sign-in codes", "template": "two_factor_paused",
+                "context": {**context, "failures": failures}}
     if notice.kind == Notice.Kind.CREDENTIALS_CHANGED:
         subject = _CREDENTIALS_SUBJECTS.get(context.get("reason"), "Your password was changed")
         if context.get("by_staff"):
@@ -179,26 +196,26 @@ def _factor_change(context: dict) -> str:
     return what + (" by staff" if context.get("by_staff") else "")
 
 
-def send_sign_in_attempts_email(*, email: str) -> None:
-    """The per-email cap on password tries tripped (``accounts.limits``): tell the owner, if there is one."""
+def send_sign_in_attempts_email(*, email: str, task_id: str) -> None:
+    """
+    The per-email cap on password tries tripped (``accounts.limits``): tell
+    the owner, if there is one — once, however often the task is delivered.
+    """
     user = _active_account(email)
     if user is None:
         logger.info("sign-in attempts notice for an unknown email: nothing sent")
         return
-    attempts, period = conf.rate("login_email")
-    emails.send(
-        to=user.email, subject="Someone is trying to sign in to your account", template="sign_in_attempts",
-        context={"email": user.email, "attempts": attempts, "minutes": max(1, period // 60)},
-    )
+    _send_once_per_task(user, Notice.Kind.SIGN_IN_ATTEMPTS, task_id=task_id)
 
 
-def send_two_factor_paused_email(*, user_id: int, retry_after: int) -> None:
-    """The notice of a paused second factor (``flows.challenges.pause``): what happened and what to do; never a code."""
+def send_two_factor_paused_email(*, user_id: int, retry_after: int, task_id: str) -> None:
+    """
+    The notice of a paused second factor (``flows.challenges.pause``): what
+    happened and what to do, never a code; once, however often the task is
+    delivered.
+    """
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return
-    failures, _ = conf.rate(budgets.WRONG_CODES)
-    emails.send(
-        to=user.email, subject="Too many wrong sign-in codes", template="two_factor_paused",
-        context={"email": user.email, "failures": failures, "minutes": max(1, -(-retry_after // 60))},
-    )
+    _send_once_per_task(user, Notice.Kind.TWO_FACTOR_PAUSED, task_id=task_id,
+                        context={"minutes": max(1, -(-retry_after // 60))})

@@ -76,13 +76,14 @@ def send_notice(self: Task, notice_id: str) -> bool:
 @shared_task(bind=True, name="accounts.tasks.send_sign_in_attempts_notice")
 def send_sign_in_attempts_notice(self: Task, email: str) -> None:
     with _retried_when_transient(self):
-        notifications.send_sign_in_attempts_email(email=email)
+        notifications.send_sign_in_attempts_email(email=email, task_id=str(self.request.id))
 
 
 @shared_task(bind=True, name="accounts.tasks.send_two_factor_paused_notice")
 def send_two_factor_paused_notice(self: Task, user_id: int, retry_after: int) -> None:
     with _retried_when_transient(self):
-        notifications.send_two_factor_paused_email(user_id=user_id, retry_after=retry_after)
+        notifications.send_two_factor_paused_email(user_id=user_id, retry_after=retry_after,
+                                                   task_id=str(self.request.id))
 
 
 def enqueue(task: Task, *args) -> None:

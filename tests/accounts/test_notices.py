@@ -201,6 +201,18 @@ def test_a_password_reset_task_delivered_twice_sends_one_email(user):
     assert subjects() == ["Reset your password", "Reset your password"]
 
 
+@pytest.mark.parametrize("task, args, subject", [
+    (tasks.send_sign_in_attempts_notice, lambda user: [user.email], "Someone is trying to sign in to your account"),
+    (tasks.send_two_factor_paused_notice, lambda user: [user.pk, 3600], "Too many wrong sign-in codes"),
+], ids=["sign-in attempts", "second factor paused"])
+def test_the_warnings_of_an_account_under_attack_are_sent_once_per_task(user, task, args, subject):
+    """The same task delivered again (late acknowledgement, a lost worker) sends nothing; another one does."""
+    for task_id in ("same", "same", "another trip of the limit"):
+        assert task.apply(args=args(user), task_id=task_id).successful()
+
+    assert subjects() == [subject, subject]
+
+
 def test_a_failed_send_gives_the_claim_back_for_the_retry(owed, monkeypatch):
     """
     An email that could not be sent is owed again: the retry sends it (and
