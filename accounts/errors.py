@@ -52,6 +52,11 @@ class InvalidCode(Unauthorized):
     code = "invalid_code"
     detail = "The code is incorrect."
 
+    def __init__(self, *, method: str = "") -> None:
+        super().__init__()
+        #: The method whose answer was wrong: for the audit trail, never sent to the client.
+        self.method = method
+
 
 class TwoFactorCooldown(TooManyRequests):
     """The account's budget of wrong codes is spent: no code is checked, no challenge opened, until Retry-After."""

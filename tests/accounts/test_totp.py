@@ -339,7 +339,21 @@ def test_disable_needs_a_right_code(enrolled, code):
     assert refused.status_code == (400 if code == "" else 401)
     if code:
         assert refused.json() == INVALID_CODE
+        # Audited as a login's wrong answer is, the method and the step named.
+        expected = "totp: disable" if code != NOT_A_RECOVERY_CODE else "recovery: disable"
+        assert list(AuthEvent.objects.filter(kind=AuthEvent.Kind.TWO_FACTOR_FAILED).values_list("reason", flat=True)) \
+            == [expected]
     assert TotpDevice.objects.filter(confirmed_at__isnull=False).exists()
+
+
+def test_a_wrong_code_at_confirm_is_audited(clock, user):
+    client = signed_in(user)
+    secret = client.post(SETUP, {"password": PASSWORD}, format="json").json()["secret"]
+
+    assert client.post(CONFIRM, {"code": wrong_totp_code(secret)}, format="json").status_code == 401
+
+    (failed,) = AuthEvent.objects.filter(kind=AuthEvent.Kind.TWO_FACTOR_FAILED)
+    assert (failed.user_id, failed.reason, failed.via) == (user.pk, "totp: confirm", "api")
 
 
 def test_disable_without_an_app_is_refused(clock, user):
