@@ -10,6 +10,7 @@ hands out any more and folds ``ß`` into ``ss``, so ``faß.de`` would become
 2008 with the UTS #46 mapping, as browsers and requests/urllib3 do.
 """
 
+import re
 import unicodedata
 
 import idna
@@ -33,6 +34,10 @@ _LOOKALIKES = str.maketrans({
     "ı": "i", "ɡ": "g",
 })
 _CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+# RFC 5322 §3.2.3 dot-atom: the plain form of a local part (what Django's
+# validator accepts unquoted).
+_DOT_ATOM = re.compile(r"[-!#$%&'*+/=?^_`{}|~0-9a-z]+(\.[-!#$%&'*+/=?^_`{}|~0-9a-z]+)*\Z", re.IGNORECASE)
+_QUOTED_PAIR = re.compile(r"\\(.)")
 
 
 def normalize_email(email: str) -> str:
@@ -50,12 +55,24 @@ def normalize_email(email: str) -> str:
     A domain IDNA 2008 refuses is left lower-cased: it matches no account,
     and a lookup must answer "nobody", not fail (registration refuses it,
     see ``refusal``).
+
+    A quoted local part with a plain form is that form (RFC 5321 §4.1.2:
+    ``"alice"@example.com`` and ``alice@example.com`` are one mailbox);
+    one without (``"a b"@``) stays quoted, and ``refusal`` refuses it.
     """
     email = unicodedata.normalize("NFKC", email).strip()
     local, at, domain = email.rpartition("@")
     if not at:
         return email.lower()
-    return f"{local.lower()}@{_ascii_domain(domain)}"
+    return f"{_unquoted(local).lower()}@{_ascii_domain(domain)}"
+
+
+def _unquoted(local: str) -> str:
+    """The dot-atom a quoted local part stands for (quoted pairs undone), or the local part as it was."""
+    if len(local) < 2 or not (local.startswith('"') and local.endswith('"')):
+        return local
+    plain = _QUOTED_PAIR.sub(r"\1", local[1:-1])
+    return plain if _DOT_ATOM.match(plain) else local
 
 
 def skeleton(email: str) -> str:
@@ -84,6 +101,7 @@ def refusal(email: str) -> str | None:
     - Not ASCII once normalised: a domain IDNA 2008 refuses (no mail can be
       routed to it), or a non-ASCII local part (Django's validator refuses
       those; SMTPUTF8 mailboxes are not supported).
+    - A quoted local part with no plain form, or a domain literal.
     - A local part or a domain label that mixes Latin with Cyrillic or Greek
       letters: registries refuse such labels, so the one purpose left to
       such an address is to pass for another (UTS #39 §5.2, "single script").
@@ -94,6 +112,13 @@ def refusal(email: str) -> str | None:
     if not email.isascii():
         return INVALID
     local, _, domain = email.rpartition("@")
+    if not _DOT_ATOM.match(local) or domain.startswith("["):
+        # A quoted local part with no plain form (``"a b"@``, ``"a..b"@``): few
+        # mail systems deliver it and each spells it its own way. A domain
+        # literal (``alice@[127.0.0.1]``) names a host, not a domain: the same
+        # mailbox has countless spellings (every address of the host, IPv6
+        # forms), so it cannot be one account's identity.
+        return INVALID
     parts = [local, *_unicode_domain(domain).split(".")]
     if any(len(_scripts(part)) > 1 for part in parts):
         return MIXED_SCRIPTS

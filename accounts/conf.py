@@ -19,6 +19,14 @@ class TwoFactorMode:
     OFF = "off"
 
 
+class Verification:
+    """The values of ``ACCOUNT_EMAIL_VERIFICATION`` (django-allauth's names)."""
+
+    MANDATORY = "mandatory"
+    OPTIONAL = "optional"
+    NONE = "none"
+
+
 class AccountSettings:
     @property
     def two_factor_mode(self) -> str:
@@ -40,6 +48,26 @@ class AccountSettings:
     @property
     def password_reset_url(self) -> str:
         return settings.PASSWORD_RESET_URL
+
+    @property
+    def email_verification(self) -> str:
+        return settings.ACCOUNT_EMAIL_VERIFICATION
+
+    @property
+    def email_link_ttl(self) -> timedelta:
+        return timedelta(seconds=settings.EMAIL_VERIFICATION_TTL)
+
+    @property
+    def email_link_cooldown(self) -> timedelta:
+        return timedelta(seconds=settings.EMAIL_VERIFICATION_COOLDOWN)
+
+    @property
+    def verify_email_url(self) -> str:
+        return settings.VERIFY_EMAIL_URL
+
+    @property
+    def email_change_url(self) -> str:
+        return settings.EMAIL_CHANGE_URL
 
     @property
     def reauth_max_age(self) -> timedelta:

@@ -108,3 +108,14 @@ class FactorMissing(ServiceError):
     status = 400
     code = "factor_missing"
     detail = "No authenticator app is being set up or in use; start with setup."
+
+
+class EmailUnverified(Forbidden):
+    code = "email_unverified"
+    detail = "Confirm your email address first: a new link was mailed to it."
+
+
+class VerificationKeyInvalid(ServiceError):
+    status = 400
+    code = "verification_key_invalid"
+    detail = "This link is invalid, used or expired; ask for a new one."

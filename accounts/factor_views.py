@@ -26,7 +26,7 @@ ERRORS_400 = {400: OpenApiResponse(ErrorSerializer, description="invalid (with e
                                    "factor_exists, factor_missing")}
 
 
-def _check_password_budget(request) -> None:
+def check_password_budget(request) -> None:
     # The password/change budget: one per user for every old-password check behind a token.
     enforce_rate_limit(request, "password_check_user", str(request.user.pk))
 
@@ -48,7 +48,7 @@ class TotpSetupView(APIView):
         parameters=[RETRY_AFTER],
     )
     def post(self, request):
-        _check_password_budget(request)
+        check_password_budget(request)
         serializer = PasswordConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         setup = totp.begin_totp_setup(user=request.user, **serializer.validated_data)
@@ -84,7 +84,7 @@ class TotpDisableView(APIView):
         parameters=[RETRY_AFTER],
     )
     def post(self, request):
-        _check_password_budget(request)
+        check_password_budget(request)
         serializer = PasswordAndCodeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         totp.disable_totp(user=request.user, ip=client_ip(request), user_agent=user_agent(request),
@@ -102,7 +102,7 @@ class RecoveryCodesView(APIView):
         parameters=[RETRY_AFTER],
     )
     def post(self, request):
-        _check_password_budget(request)
+        check_password_budget(request)
         serializer = PasswordConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         codes = recovery_codes.regenerate_recovery_codes(user=request.user, ip=client_ip(request),
@@ -124,7 +124,7 @@ class TwoFactorSwitchView(APIView):
                     "user, with password/change (429 rate_limited).",
     )
     def post(self, request):
-        _check_password_budget(request)
+        check_password_budget(request)
         serializer = PasswordConfirmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         factors.set_two_factor(user=request.user, enabled=self.enabled, ip=client_ip(request),

@@ -7,7 +7,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 # The one normal form of an address (NFKC, case-insensitive, IDNA domain): accounts/addresses.py.
-from accounts.addresses import normalize_email
+from accounts.addresses import normalize_email, skeleton
 
 
 class UserManager(BaseUserManager):
@@ -48,8 +48,19 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     auth_epoch = models.PositiveIntegerField(
         default=0, db_default=0, editable=False,
-        help_text="Moves on when the password is set or the account deactivated: every older session ends.",
+        help_text="Moves on when the password is set, the address changed or the account deactivated: every older "
+                  "session ends.",
     )
+    email_verified = models.BooleanField(
+        default=False, db_default=False,
+        help_text="The owner of the address proved it: a verification link, an email change, an emailed sign-in code.",
+    )
+    # What the address looks like (``addresses.skeleton``), uniquely indexed:
+    # an address that passes for an existing account's is refused in either
+    # order, and of two look-alikes registered at once the index lets one in.
+    # Empty (NULL) only for a row that collided when the column was added
+    # (migration 0008 reports them; ``accounts.checks`` keeps warning).
+    email_skeleton = models.CharField(max_length=254, unique=True, null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -83,7 +94,17 @@ class User(AbstractBaseUser, PermissionsMixin):
         user = super().from_db(db, field_names, values)
         user._active_when_loaded = user.__dict__.get("is_active")
         user._epoch_when_saved = user.__dict__.get("auth_epoch")
+        user._email_when_loaded = user.__dict__.get("email")
         return user
+
+    def change_email(self, email: str) -> None:
+        """
+        Take the new address (its owner proved it: ``flows.email_change``):
+        verified, and a credentials change — every older session ends.
+        """
+        self.email = normalize_email(email)
+        self.email_verified = True
+        self.auth_epoch += 1
 
     def set_password(self, raw_password) -> None:
         super().set_password(raw_password)
@@ -98,6 +119,11 @@ class User(AbstractBaseUser, PermissionsMixin):
             self.auth_epoch += 1
         if update_fields is not None and {"password", "is_active"} & set(update_fields):
             update_fields = {*update_fields, "auth_epoch"}
+        if self._state.adding or self.email != getattr(self, "_email_when_loaded", self.email):
+            # A collided legacy row keeps its empty skeleton until its address changes.
+            self.email_skeleton = skeleton(self.email)
+            if update_fields is not None and "email" in update_fields:
+                update_fields = {*update_fields, "email_skeleton"}
         saved_before = getattr(self, "_epoch_when_saved", None)
         #: Whether this save moves the credentials on (read by ``accounts.receivers`` for the notice). Set
         #: before ``super().save()``: post_save is sent from inside it.
@@ -105,6 +131,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         super().save(*args, update_fields=update_fields, **kwargs)
         self._active_when_loaded = self.is_active
         self._epoch_when_saved = self.auth_epoch
+        self._email_when_loaded = self.email
 
     def clean(self) -> None:
         super().clean()
@@ -206,11 +233,19 @@ class Notice(models.Model):
         PASSWORD_RESET = "password_reset", "Password reset link"
         SIGN_IN_ATTEMPTS = "sign_in_attempts", "Someone is trying to sign in"
         TWO_FACTOR_PAUSED = "two_factor_paused", "Too many wrong sign-in codes"
+        SIGN_UP_ATTEMPT = "sign_up_attempt", "Someone tried to sign up with this address"
+        EMAIL_CHANGE_REQUESTED = "email_change_requested", "Address change requested"
+        EMAIL_CHANGED = "email_changed", "Address changed"
+        ACCOUNT_DELETED = "account_deleted", "Account deleted"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notices")
+    # Empty for the farewell of a deleted account, which outlives its row.
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notices", null=True, blank=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)
     key = models.CharField(max_length=128)
+    # Where it goes when not to the user's address: the old address of an
+    # email change, the address of a deleted account.
+    to = models.CharField(max_length=254, blank=True, default="")
     context = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -221,3 +256,39 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} notice to user {self.user_id}"
+
+
+class EmailLink(models.Model):
+    """
+    A link mailed to prove an address: the account's own (``VERIFY``) or the
+    new one it asked to move to (``CHANGE``). The key is made in the worker
+    that mails it, and only its keyed hash is stored, in the same claim that
+    marks the link sent (``notifications.send_email_link``); using the link
+    is a conditional UPDATE of ``used_at``, so it works once, and only until
+    ``expires_at``.
+    """
+
+    class Purpose(models.TextChoices):
+        VERIFY = "verify", "Verify the address"
+        CHANGE = "change", "Change to this address"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="email_links")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    email = models.CharField(max_length=254, help_text="The address the link goes to, and proves.")
+    key_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    # The session that asked for an email change: it stays signed in when the change is confirmed.
+    session_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "purpose", "-created_at"], name="email_link_user"),
+            models.Index(fields=["expires_at"], name="email_link_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} link for user {self.user_id}"

@@ -16,9 +16,9 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts import budgets, codes, emails
+from accounts import budgets, codes, emails, links
 from accounts.conf import conf
-from accounts.models import Notice, TwoFactorChallenge, User, normalize_email
+from accounts.models import EmailLink, Notice, TwoFactorChallenge, User, normalize_email
 from tokens.models import Session
 
 RevokeReason = Session.RevokeReason
@@ -138,11 +138,38 @@ def send_notice(*, notice_id: uuid.UUID | str) -> bool:
         return False
     notice = Notice.objects.select_related("user").get(pk=notice_id)
     try:
-        emails.send(to=notice.user.email, **_compose(notice))
+        emails.send(to=notice.to or notice.user.email, **_compose(notice))
     except BaseException:
         Notice.objects.filter(pk=notice_id, sent_at=now).update(sent_at=None)
         raise
+    if notice.user_id is None:
+        # A deleted account's farewell: once sent, nothing of it is kept.
+        Notice.objects.filter(pk=notice_id).delete()
     logger.info("notice sent", extra={"notice_id": str(notice_id), "kind": notice.kind})
+    return True
+
+
+def send_email_link(*, link_id: uuid.UUID | str) -> bool:
+    """
+    Mail a verification or email-change link (``accounts.links``), once: the
+    key is made here and only its hash stored, by the claim; a failed send
+    gives the claim back. False when there was nothing to send.
+    """
+    claimed = links.claim(link_id)
+    if claimed is None:
+        logger.info("email link skipped: sent already, used or gone", extra={"link_id": str(link_id)})
+        return False
+    link, key = claimed
+    template = "verify_email" if link.purpose == EmailLink.Purpose.VERIFY else "email_change"
+    subject = "Confirm your email address" if template == "verify_email" else "Confirm your new email address"
+    try:
+        emails.send(to=link.email, subject=subject, template=template,
+                    context={"email": link.email, "link": links.url(link, key),
+                             "days": max(1, round(conf.email_link_ttl.total_seconds() / 86400))})
+    except BaseException:
+        links.release(link)
+        raise
+    logger.info("email link sent", extra={"link_id": str(link_id), "purpose": link.purpose})
     return True
 
 
@@ -152,6 +179,13 @@ _CREDENTIALS_SUBJECTS = {
     RevokeReason.PASSWORD_RESET: "Your password was reset",
     RevokeReason.PASSWORD_SET: "Your password was set",
     RevokeReason.DEACTIVATED: "Your account was deactivated",
+    RevokeReason.EMAIL_CHANGE: "Your email address was changed",
+}
+_LIFECYCLE_SUBJECTS = {
+    Notice.Kind.SIGN_UP_ATTEMPT: "Someone tried to sign up with your address",
+    Notice.Kind.EMAIL_CHANGE_REQUESTED: "A change of your account's address was requested",
+    Notice.Kind.EMAIL_CHANGED: "Your account's address was changed",
+    Notice.Kind.ACCOUNT_DELETED: "Your account was deleted",
 }
 _FACTOR_CHANGES = {"added": "was added to", "removed": "was removed from", "used": "was used to sign in to"}
 _METHOD_NAMES = {"totp": "An authenticator app", "recovery": "A recovery code", "email": "The emailed code",
@@ -160,7 +194,9 @@ _METHOD_NAMES = {"totp": "An authenticator app", "recovery": "A recovery code", 
 
 def _compose(notice: Notice) -> dict:
     """Subject, template and context of a notice's email: ``emails.send``'s arguments but the address."""
-    user, context = notice.user, {**notice.context, "email": notice.user.email}
+    user, context = notice.user, {**notice.context, "email": notice.to or notice.user.email}
+    if notice.kind in _LIFECYCLE_SUBJECTS:
+        return {"subject": _LIFECYCLE_SUBJECTS[notice.kind], "template": notice.kind, "context": context}
     if notice.kind == Notice.Kind.PASSWORD_RESET:
         context["link"] = conf.password_reset_url.format(
             uid=urlsafe_base64_encode(force_bytes(user.pk)), token=default_token_generator.make_token(user)
@@ -219,3 +255,35 @@ def send_two_factor_paused_email(*, user_id: int, retry_after: int, task_id: str
         return
     _send_once_per_task(user, Notice.Kind.TWO_FACTOR_PAUSED, task_id=task_id,
                         context={"minutes": max(1, -(-retry_after // 60))})
+
+
+def send_sign_up_attempt_email(*, email: str, task_id: str) -> None:
+    """
+    Someone tried to register an address that has an account (with
+    ``ACCOUNT_EMAIL_VERIFICATION=mandatory`` registration answers alike):
+    tell its owner once per task, and mail a fresh verification link while
+    theirs is unverified. Looked up here, in the worker, so registration
+    took the same path for a new and a taken address.
+    """
+    user = _active_account(email)
+    if user is None:
+        logger.info("sign-up attempt for an address with no account (a look-alike): nothing sent")
+        return
+    # The link goes in an email of its own: its key is made by the send that claims it, and never stored.
+    unverified = not user.email_verified
+    if unverified and not links.sent_recently(user, EmailLink.Purpose.VERIFY):
+        send_email_link(link_id=links.new_link(user, EmailLink.Purpose.VERIFY, email=user.email).pk)
+    _send_once_per_task(user, Notice.Kind.SIGN_UP_ATTEMPT, task_id=task_id, context={"unverified": unverified})
+
+
+def send_verification_email(*, email: str) -> None:
+    """
+    A verification link asked for by address (``email/verify/resend`` without
+    a session): for whichever active, unverified account has it, at most once
+    per cooldown; nothing otherwise. Looked up here, so every address gets
+    the same answer.
+    """
+    user = _active_account(email)
+    if user is None or user.email_verified or links.sent_recently(user, EmailLink.Purpose.VERIFY):
+        return
+    send_email_link(link_id=links.new_link(user, EmailLink.Purpose.VERIFY, email=user.email).pk)

@@ -19,13 +19,14 @@ the model hears every door, and all it does is ask the flow for the notice.
 """
 
 from django.db import transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
 from accounts.flows import notices
 from accounts.models import User
+from tokens import audit
 from tokens.models import Session
-from tokens.services import revoke_stale_sessions
+from tokens.services import revoke_all_sessions, revoke_stale_sessions
 
 
 @receiver(post_save, sender=User, dispatch_uid="accounts.receivers.credentials_saved")
@@ -43,3 +44,15 @@ def _owe_notice(user_id: int, epoch: int) -> None:
     reason = Session.RevokeReason.PASSWORD_SET if user.is_active else Session.RevokeReason.DEACTIVATED
     revoked = revoke_stale_sessions(user=user, reason=reason)
     notices.credentials_changed(user, reason=reason, by_staff=False, revoked=revoked)
+
+
+@receiver(pre_delete, sender=User, dispatch_uid="accounts.receivers.account_deleting")
+def account_deleting(sender, instance: User, **kwargs) -> None:
+    """
+    A user row deleted by code that skipped ``flows.deletion`` (a shell, a
+    bulk delete): its sessions would vanish by cascade, unseen by resource
+    servers. Revoked by name first, so the revocation feed tells of them.
+    Nothing is left to revoke after the flow.
+    """
+    revoke_all_sessions(user_id=instance.pk, reason=Session.RevokeReason.ACCOUNT_DELETED, revoked_by="system",
+                        via=audit.Via.COMMAND)

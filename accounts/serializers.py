@@ -132,6 +132,7 @@ class UserSerializer(serializers.Serializer):
 
     id = serializers.IntegerField(read_only=True)
     email = serializers.EmailField(read_only=True)
+    email_verified = serializers.BooleanField(read_only=True)
     two_factor_enabled = serializers.BooleanField(read_only=True)
     date_joined = serializers.DateTimeField(read_only=True)
     is_staff = serializers.BooleanField(read_only=True)
@@ -142,3 +143,31 @@ class RegisteredUserSerializer(serializers.ModelSerializer):
         model = get_user_model()
         fields = ["id", "email"]
         read_only_fields = fields
+
+
+class RegisteredEmailSerializer(serializers.Serializer):
+    """registration under ACCOUNT_EMAIL_VERIFICATION=mandatory: the same answer for a new and a taken address."""
+
+    email = serializers.EmailField(read_only=True)
+
+
+class EmailKeySerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=128, help_text="The key from the emailed link.")
+
+
+class VerificationResendSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254, required=False,
+                                   help_text="Without a session: the address to send a new link to.")
+
+
+class EmailChangeSerializer(serializers.Serializer):
+    password = password_field()
+    new_email = serializers.EmailField(max_length=254)
+
+
+class AccountDeleteSerializer(serializers.Serializer):
+    password = password_field()
+    method = serializers.ChoiceField(choices=METHODS, required=False,
+                                     help_text="With an app factor: which one answers (default: the first).")
+    code = serializers.CharField(max_length=32, required=False, allow_blank=True,
+                                 help_text="With an app factor: its code, or a recovery code.")

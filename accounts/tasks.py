@@ -86,6 +86,24 @@ def send_two_factor_paused_notice(self: Task, user_id: int, retry_after: int) ->
                                                    task_id=str(self.request.id))
 
 
+@shared_task(bind=True, name="accounts.tasks.send_email_link")
+def send_email_link(self: Task, link_id: str) -> bool:
+    with _retried_when_transient(self):
+        return notifications.send_email_link(link_id=link_id)
+
+
+@shared_task(bind=True, name="accounts.tasks.send_sign_up_attempt")
+def send_sign_up_attempt(self: Task, email: str) -> None:
+    with _retried_when_transient(self):
+        notifications.send_sign_up_attempt_email(email=email, task_id=str(self.request.id))
+
+
+@shared_task(bind=True, name="accounts.tasks.send_verification")
+def send_verification(self: Task, email: str) -> None:
+    with _retried_when_transient(self):
+        notifications.send_verification_email(email=email)
+
+
 def enqueue(task: Task, *args) -> None:
     """Queue ``task`` once the surrounding transaction commits; a broker that is down is a 503, not a 500."""
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import factor_views, views
+from accounts import factor_views, lifecycle_views, views
 
 urlpatterns = [
     path("register/", views.RegisterView.as_view(), name="register"),
@@ -11,6 +11,12 @@ urlpatterns = [
     path("password/change/", views.PasswordChangeView.as_view(), name="password-change"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password-reset"),
     path("password/reset/confirm/", views.PasswordResetConfirmView.as_view(), name="password-reset-confirm"),
+    path("email/verify/", lifecycle_views.EmailVerifyView.as_view(), name="email-verify"),
+    path("email/verify/resend/", lifecycle_views.EmailVerifyResendView.as_view(), name="email-verify-resend"),
+    path("email/change/", lifecycle_views.EmailChangeView.as_view(), name="email-change"),
+    path("email/change/confirm/", lifecycle_views.EmailChangeConfirmView.as_view(), name="email-change-confirm"),
+    path("account/delete/", lifecycle_views.AccountDeleteView.as_view(), name="account-delete"),
+    path("account/export/", lifecycle_views.AccountExportView.as_view(), name="account-export"),
     path("2fa/", factor_views.TwoFactorStatusView.as_view(), name="2fa"),
     path("2fa/enable/", factor_views.TwoFactorEnableView.as_view(), name="2fa-enable"),
     path("2fa/disable/", factor_views.TwoFactorDisableView.as_view(), name="2fa-disable"),

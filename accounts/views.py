@@ -4,7 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.errors import ChallengeMissing
-from accounts.flows import challenges, login, passwords, registration
+from accounts.flows import challenges, login, passwords, registration, verification
 from accounts.limits import enforce_login_email_limits
 from accounts.models import normalize_email
 from accounts.serializers import (
@@ -12,6 +12,7 @@ from accounts.serializers import (
     PasswordChangeSerializer,
     PasswordResetConfirmSerializer,
     PasswordResetSerializer,
+    RegisteredEmailSerializer,
     RegisteredUserSerializer,
     RegisterSerializer,
     TwoFactorLoginSerializer,
@@ -57,8 +58,12 @@ def _challenge_secret(request, given: str | None) -> str:
 class RegisterView(PublicAPIView):
     @extend_schema(
         summary="Create an account",
+        description="A verification link is mailed (unless ACCOUNT_EMAIL_VERIFICATION=none). With `mandatory`, "
+                    "a taken address gets the answer a new one gets, {email} and no id, and its owner is mailed.",
         request=RegisterSerializer,
-        responses={201: RegisteredUserSerializer,
+        responses={201: PolymorphicProxySerializer(
+                       component_name="Registered", serializers=[RegisteredUserSerializer, RegisteredEmailSerializer],
+                       resource_type_field_name=None),
                    400: OpenApiResponse(ErrorSerializer, description="invalid (with errors) or email_taken"),
                    **ERRORS_429, **ERRORS_503},
         parameters=[RETRY_AFTER],
@@ -68,7 +73,12 @@ class RegisterView(PublicAPIView):
         enforce_ip_rate_limit(request, "register_ip")
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = registration.register_user(**serializer.validated_data)
+        user = registration.register_user(ip=client_ip(request), user_agent=user_agent(request),
+                                          **serializer.validated_data)
+        if verification.required():
+            # No id, and nothing else that differs from a taken address's answer.
+            body = {"email": normalize_email(serializer.validated_data["email"])}
+            return Response(body, status=status.HTTP_201_CREATED)
         return Response(RegisteredUserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 

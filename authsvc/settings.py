@@ -27,6 +27,7 @@ from authsvc.settings_celery import *  # noqa: F403
 from authsvc.settings_database import database_config
 from authsvc.settings_factors import *  # noqa: F403
 from authsvc.settings_keys import *  # noqa: F403
+from authsvc.settings_lifecycle import *  # noqa: F403
 from authsvc.settings_logging import logging_config
 from authsvc.settings_ratelimits import *  # noqa: F403
 from tokens.conf import secure_unless_debug

@@ -25,6 +25,12 @@ RATE_LIMITS = {
     # Old-password checks behind an access token (password/change, 2fa/enable,
     # 2fa/disable together), per user: a stolen token buys no guessing.
     "password_check_user": env.str("RATELIMIT_PASSWORD_CHECK_USER", default="10/h"),
+    # The account's life: links asked for without a session (every address
+    # gets one answer: per client network), confirmations of a link's key
+    # (256-bit keys: this is about load, not guessing), exports per user.
+    "verify_resend_ip": env.str("RATELIMIT_VERIFY_RESEND_IP", default="10/h"),
+    "email_link_ip": env.str("RATELIMIT_EMAIL_LINK_IP", default="30/m"),
+    "export_user": env.str("RATELIMIT_EXPORT_USER", default="10/h"),
     # Per-account budgets of the emailed second factor: wrong answers across
     # all challenges (spent: every open challenge ends, no new one until the
     # window is over, the owner is mailed), and code emails, logins and

@@ -81,6 +81,8 @@ class Session(models.Model):
         COMMAND = "command", "Revoked by an operator"
         PASSWORD_SET = "password_set", "Password set by staff"
         DEACTIVATED = "deactivated", "Account deactivated"
+        EMAIL_CHANGE = "email_change", "Email address changed"
+        ACCOUNT_DELETED = "account_deleted", "Account deleted"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexed by the (user, -created_at) index below, which leads with user.
@@ -174,6 +176,14 @@ class AuthEvent(models.Model):
         # A wrong service credential (introspection or revocation-feed Basic
         # auth, the metrics bearer token); ``reason`` names the door.
         SERVICE_CREDENTIALS_REFUSED = "service_credentials_refused", "Service credentials refused"
+        # The account's life (DESIGN.md, Part 2, "Account lifecycle").
+        ACCOUNT_CREATED = "account_created", "Account created"
+        SIGN_UP_TAKEN = "sign_up_taken", "Sign-up with a taken address"
+        EMAIL_VERIFIED = "email_verified", "Email address verified"
+        EMAIL_CHANGE_REQUESTED = "email_change_requested", "Email change requested"
+        EMAIL_CHANGED = "email_changed", "Email address changed"
+        ACCOUNT_EXPORTED = "account_exported", "Account data exported"
+        ACCOUNT_DELETED = "account_deleted", "Account deleted"
 
     class Via(models.TextChoices):
         """The door the event came through: the same rules hold at each, and the trail says which."""

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts import budgets, methods, store
 from accounts.conf import TwoFactorMode, conf
 from accounts.errors import ChallengeInvalid, ChallengeUsed, InvalidCode, InvalidCredentials, MethodUnavailable
-from accounts.flows import challenges, notices, recovery_codes
+from accounts.flows import challenges, notices, recovery_codes, verification
 from accounts.flows.challenges import TwoFactorPending
 from accounts.flows.credentials import check_credentials
 from accounts.models import TwoFactorChallenge, User, normalize_email
@@ -64,11 +64,20 @@ def login(*, email: str, password: str, ip: str | None, user_agent: str, via: st
         # watch failed logins; the password is never part of it.
         user_login_failed.send(sender=__name__, credentials={"email": normalize_email(email)}, request=None)
         raise
+    # Under ACCOUNT_EMAIL_VERIFICATION=mandatory an unverified address stops
+    # the login here, after the password, unless the login goes on to the
+    # emailed code, which proves the address (``_finish``).
+    unverified = {"ip": ip, "user_agent": user_agent, "via": via}
     if not two_factor_applies(user, staff=staff):
+        verification.refuse_unverified(user, **unverified)
         return start_session(user, ip=ip, user_agent=user_agent, reason="password", via=via)
     if devices.use_remembered_device(user_id=user.pk, raw=device_token):
+        verification.refuse_unverified(user, **unverified)
         return start_session(user, ip=ip, user_agent=user_agent, reason=REMEMBERED_DEVICE, via=via)
-    pending = challenges.open_challenge(user, methods=methods.methods_for(user), ip=ip, user_agent=user_agent)
+    available = methods.methods_for(user)
+    if methods.EMAIL not in available:
+        verification.refuse_unverified(user, **unverified)
+    pending = challenges.open_challenge(user, methods=available, ip=ip, user_agent=user_agent)
     LOGINS.labels(outcome="two_factor_required").inc()
     return pending
 
@@ -108,6 +117,9 @@ def complete_two_factor_login(*, challenge: str, code: str, method: str | None =
     name = method or available[0]
     if name not in available:
         raise MethodUnavailable()
+    if name != methods.EMAIL:
+        # Only the emailed code proves an unverified address.
+        verification.refuse_unverified(user, ip=ip, user_agent=user_agent, via=via)
     budgets.check_not_paused(pending.user_id)
     attempts = store.count_attempt(pending.pk, now=now)
     if attempts is None:
@@ -150,6 +162,9 @@ def _finish(pending: TwoFactorChallenge, *, now, method: str, remember_device: b
     issued = start_session(user, ip=ip, user_agent=user_agent, reason=method, via=via)
     if method == methods.RECOVERY:
         recovery_codes.recovery_code_used(user, ip=ip, user_agent=user_agent, via=via)
+    if method == methods.EMAIL:
+        # The code reached the mailbox and came back: the address is proved.
+        verification.mark_verified(user, how="email_code", ip=ip, user_agent=user_agent, via=via)
     if remember_device:
         device = devices.remember_device(user=user, ip=ip, user_agent=user_agent, via=via)
         issued = replace(issued, device_token=device.token, device_expires_at=device.expires_at)

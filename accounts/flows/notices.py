@@ -22,14 +22,15 @@ from tokens import audit
 Kind = Notice.Kind
 
 
-def notify(user: User, kind: str, *, key: str, context: dict) -> bool:
+def notify(user: User, kind: str, *, key: str, context: dict, to: str = "") -> bool:
     """
     Owe ``user`` the notice ``kind`` once for ``key`` (one event: the same key
     again is the same notice), and queue its email after commit. ``context``
-    is what the email says: never a secret. False when it was owed already.
+    is what the email says: never a secret. ``to``: another address than
+    the user's (the old one, after a change). False when it was owed already.
     """
     notice, created = Notice.objects.get_or_create(
-        user=user, key=key, defaults={"kind": kind, "context": context, "created_at": timezone.now()},
+        user=user, key=key, defaults={"kind": kind, "context": context, "created_at": timezone.now(), "to": to},
     )
     if created:
         tasks.enqueue(tasks.send_notice, str(notice.pk))
@@ -70,3 +71,13 @@ def sign_in_if_new(user: User, *, session_id: uuid.UUID, ip: str | None, user_ag
     return notify(user, Kind.NEW_SIGN_IN, key=f"sign-in:{session_id}",
                   context={"at": timezone.now().isoformat(), "ip": ip or "", "user_agent": user_agent[:512],
                            "via": via})
+
+
+def farewell(user: User, *, by_staff: bool) -> None:
+    """
+    The "account deleted" notice: owed to the address, not the row, which
+    is about to go (the notice is deleted once sent).
+    """
+    notice = Notice.objects.create(user=None, to=user.email, kind=Kind.ACCOUNT_DELETED, key=f"deleted:{user.pk}",
+                                   context={"by_staff": by_staff}, created_at=timezone.now())
+    tasks.enqueue(tasks.send_notice, str(notice.pk))

@@ -3,7 +3,6 @@ The authenticator app (TOTP, RFC 6238): set up with the password, confirmed
 with a first code, disabled with the password and a code.
 """
 
-import contextlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -14,6 +13,7 @@ from accounts import budgets, methods, totp
 from accounts.conf import TwoFactorMode, conf
 from accounts.errors import FactorExists, FactorMissing, InvalidCode
 from accounts.flows import notices, recovery_codes
+from accounts.flows.answers import answered, audited_answer
 from accounts.flows.credentials import confirm_password, require_factors_available
 from accounts.models import TotpDevice, User
 from authsvc import secretbox
@@ -62,7 +62,7 @@ def confirm_totp(*, user: User, code: str, ip: str | None = None, user_agent: st
     if device is None:
         raise FactorMissing()
     now = timezone.now()
-    with budgets.spending_wrong_answer(user.pk), _audited_answer(user, "confirm", ip=ip, user_agent=user_agent):
+    with budgets.spending_wrong_answer(user.pk), audited_answer(user, "confirm", ip=ip, user_agent=user_agent):
         with transaction.atomic():
             if not methods.accept_totp_code(device, code, now=now):
                 raise InvalidCode(method=methods.TOTP)
@@ -88,15 +88,9 @@ def disable_totp(*, user: User, password: str, code: str, ip: str | None = None,
     confirm_password(user, password)
     if not methods.get(methods.TOTP).enrolled(user):
         raise FactorMissing()
-    now = timezone.now()
     method = methods.method_for_answer((methods.TOTP, methods.RECOVERY), code)
-    with budgets.spending_wrong_answer(user.pk), _audited_answer(user, "disable", ip=ip, user_agent=user_agent):
-        with transaction.atomic():
-            if not methods.get(method).check(user, code, challenge=None, now=now):
-                raise InvalidCode(method=method)
-            if method == methods.RECOVERY:
-                recovery_codes.recovery_code_used(user, ip=ip, user_agent=user_agent, via=audit.Via.API)
-            remove_totp(user, actor="user", ip=ip, user_agent=user_agent, via=audit.Via.API)
+    with answered(user, method=method, code=code, step="disable", ip=ip, user_agent=user_agent):
+        remove_totp(user, actor="user", ip=ip, user_agent=user_agent, via=audit.Via.API)
 
 
 def remove_totp(user: User, *, actor: str, ip: str | None, user_agent: str, via: str) -> bool:
@@ -108,20 +102,3 @@ def remove_totp(user: User, *, actor: str, ip: str | None, user_agent: str, via:
                        reason=methods.TOTP, actor=actor, via=via)
     notices.factor_changed(user, method=methods.TOTP, change="removed", by=actor)
     return True
-
-
-@contextlib.contextmanager
-def _audited_answer(user: User, step: str, *, ip: str | None, user_agent: str):
-    """
-    A wrong code outside a login is audited as a login's is
-    (``two_factor_failed``, the method and the step as reason) — at
-    ``disable`` it may be someone holding a session and the password,
-    trying to strip the second factor — after the step's transaction, which
-    the refusal rolls back.
-    """
-    try:
-        yield
-    except InvalidCode as wrong:
-        audit.record_event(audit.Kind.TWO_FACTOR_FAILED, user_id=user.pk, email=user.email, ip=ip,
-                           user_agent=user_agent, reason=f"{wrong.method}: {step}", actor="user", via=audit.Via.API)
-        raise

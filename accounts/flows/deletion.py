@@ -1,0 +1,62 @@
+"""
+Deleting an account (DESIGN.md, Part 2, "Account lifecycle"): one rule for
+every door — the user (password and second factor), staff in the admin,
+``manage.py delete_user``.
+"""
+
+from django.db import transaction
+
+from accounts import methods
+from accounts.errors import InvalidCode
+from accounts.flows import notices
+from accounts.flows.answers import answered
+from accounts.flows.credentials import confirm_password
+from accounts.models import User
+from tokens import audit
+from tokens.devices import forget_devices
+from tokens.services import RevokeReason, revoke_all_sessions
+
+
+def delete_account(user: User, *, actor: str = "user", ip: str | None = None, user_agent: str = "",
+                   via: str = audit.Via.API) -> int:
+    """
+    The one rule: every session ends — revoked by name, so resource servers
+    see them in the revocation feed — remembered devices are forgotten, the
+    deletion is audited, a notice goes to the address, and the row goes with
+    everything hanging off it (factors, links, notices), so the address is
+    free again. The audit trail keeps its events by user id, until
+    ``AUTH_EVENT_RETENTION`` purges them with their emails and IPs.
+    ``actor``: "user", a staff email, or the command. Returns how many
+    sessions were revoked.
+    """
+    by_staff = actor != "user"
+    with transaction.atomic():
+        revoked = revoke_all_sessions(user_id=user.pk, reason=RevokeReason.ACCOUNT_DELETED,
+                                      revoked_by=actor if by_staff else "", ip=ip, user_agent=user_agent, via=via)
+        forget_devices(user_id=user.pk, reason=RevokeReason.ACCOUNT_DELETED, actor=actor, ip=ip,
+                       user_agent=user_agent, via=via)
+        audit.record_event(audit.Kind.ACCOUNT_DELETED, user_id=user.pk, email=user.email, ip=ip,
+                           user_agent=user_agent, reason=f"{revoked} session(s) ended", actor=actor, via=via)
+        notices.farewell(user, by_staff=by_staff)
+        user.delete()
+    return revoked
+
+
+def delete_own_account(*, user: User, password: str, method: str | None = None, code: str = "",
+                       ip: str | None = None, user_agent: str = "") -> int:
+    """
+    The user deletes their account: the password (400 ``invalid_password``),
+    and where they have an app factor its answer too — ``method`` (default:
+    their first) and ``code``, 401 ``invalid_code`` when missing or wrong,
+    spending the account's budget of wrong answers as at login. Someone
+    holding a session and the password alone cannot delete it.
+    """
+    confirm_password(user, password)
+    if not methods.has_app_factor(user):
+        return delete_account(user, ip=ip, user_agent=user_agent)
+    available = [name for name in methods.methods_for(user) if name != methods.EMAIL]
+    method = method or available[0]
+    if method not in available or not code:
+        raise InvalidCode(method=method)
+    with answered(user, method=method, code=code, step="delete", ip=ip, user_agent=user_agent):
+        return delete_account(user, ip=ip, user_agent=user_agent)
