@@ -14,6 +14,7 @@ from accounts.factor_views import check_password_budget
 from accounts.flows import deletion, email_change, export, verification
 from accounts.serializers import (
     AccountDeleteSerializer,
+    AccountExportSerializer,
     EmailChangeSerializer,
     EmailKeySerializer,
     VerificationResendSerializer,
@@ -140,7 +141,7 @@ class AccountExportView(APIView):
         summary="Everything authsvc holds about the user",
         description="user, sessions, devices, factors (by name and date: never a secret, hash or code), events "
                     "(with their IPs and user agents), notices, email_links. Ten exports an hour per user.",
-        responses={200: OpenApiResponse(description="The export (JSON)"), **ERRORS_401, **ERRORS_429, **ERRORS_503},
+        responses={200: AccountExportSerializer, **ERRORS_401, **ERRORS_429, **ERRORS_503},
         parameters=[RETRY_AFTER],
     )
     def get(self, request):

@@ -171,3 +171,17 @@ class AccountDeleteSerializer(serializers.Serializer):
                                      help_text="With an app factor: which one answers (default: the first).")
     code = serializers.CharField(max_length=32, required=False, allow_blank=True,
                                  help_text="With an app factor: its code, or a recovery code.")
+
+
+class AccountExportSerializer(serializers.Serializer):
+    """GET account/export: what authsvc holds about the user (documents the answer; the flow builds it)."""
+
+    exported_at = serializers.DateTimeField()
+    user = serializers.DictField(help_text="id, email, email_verified, date_joined, last_login, is_active, is_staff, "
+                                           "two_factor_enabled")
+    sessions = serializers.ListField(child=serializers.DictField(), help_text="Every session, ended ones too.")
+    devices = serializers.ListField(child=serializers.DictField(), help_text="Remembered devices.")
+    factors = serializers.ListField(child=serializers.DictField(), help_text="By method and dates: never a secret.")
+    events = serializers.ListField(child=serializers.DictField(), help_text="The audit trail of the user.")
+    notices = serializers.ListField(child=serializers.DictField())
+    email_links = serializers.ListField(child=serializers.DictField(), help_text="Links mailed: never their keys.")

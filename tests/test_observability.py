@@ -110,6 +110,7 @@ def test_production_log_lines_are_json_with_the_event_fields_and_the_request_id(
     """
     # STATIC_ROOT exists: whitenoise would warn (a line that is not a log record) about a missing one.
     result = run_production_settings("-c", PRODUCTION_LOGGING_SCRIPT, PASSWORD, AUTH_2FA="off",
+                                     ACCOUNT_EMAIL_VERIFICATION="none",
                                      STATIC_ROOT=str(tmp_path))
 
     assert result.returncode == 0, result.stderr

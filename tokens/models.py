@@ -85,8 +85,7 @@ class Session(models.Model):
         ACCOUNT_DELETED = "account_deleted", "Account deleted"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # Indexed by the (user, -created_at) index below, which leads with user.
-    user = models.ForeignKey(
+    user = models.ForeignKey(  # indexed by the (user, -created_at) index below
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="auth_sessions", db_index=False
     )
     created_at = models.DateTimeField()
@@ -131,7 +130,7 @@ class RefreshToken(models.Model):
     """
 
     jti = models.UUIDField(primary_key=True, editable=False)
-    # On PostgreSQL the database cascades too (migration 0004): the bulk purge deletes sessions in SQL.
+    # The database cascades too on PostgreSQL (migration 0004): the purge deletes sessions in bulk SQL.
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="refresh_tokens")
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()
@@ -164,19 +163,15 @@ class AuthEvent(models.Model):
         TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor disabled"
         TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor enabled"
         CREDENTIALS_CHANGED = "credentials_changed", "Credentials changed"
-        # Second factors, one rule for every method to come: the kind says
-        # what happened, ``reason`` names the method ("totp", "recovery",
-        # "webauthn", "email"). A login's ``reason`` names how it was
-        # finished the same way ("password", a method, "remembered_device").
+        # Second factors: ``reason`` names the method ("totp", "recovery", "webauthn", "email"), as a
+        # login's names how it was finished ("password", a method, "remembered_device").
         FACTOR_ADDED = "factor_added", "Second factor added"
         FACTOR_REMOVED = "factor_removed", "Second factor removed"
         RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
         DEVICE_REMEMBERED = "device_remembered", "Device remembered"
         DEVICE_FORGOTTEN = "device_forgotten", "Device forgotten"
-        # A wrong service credential (introspection or revocation-feed Basic
-        # auth, the metrics bearer token); ``reason`` names the door.
+        # A wrong service credential (introspection, feed, metrics); ``reason`` names the door.
         SERVICE_CREDENTIALS_REFUSED = "service_credentials_refused", "Service credentials refused"
-        # The account's life (DESIGN.md, Part 2, "Account lifecycle").
         ACCOUNT_CREATED = "account_created", "Account created"
         SIGN_UP_TAKEN = "sign_up_taken", "Sign-up with a taken address"
         EMAIL_VERIFIED = "email_verified", "Email address verified"
@@ -194,8 +189,7 @@ class AuthEvent(models.Model):
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     created_at = models.DateTimeField()
-    # No foreign keys to rows that are deleted in bulk SQL (sessions are
-    # purged without Django's collector): the ids are kept as plain values.
+    # Plain ids, no foreign keys: sessions are purged in bulk SQL, and a deleted user's events stay.
     user_id = models.BigIntegerField(null=True, blank=True)
     email = models.CharField(max_length=254, blank=True, default="", help_text="The account's, or the one tried.")
     session_id = models.UUIDField(null=True, blank=True)
