@@ -1,13 +1,15 @@
 """Checking a password, whether factors can change here, and the one rule for "credentials changed"."""
 
 import uuid
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 
 from accounts.conf import TwoFactorMode, conf
-from accounts.errors import InvalidCredentials, InvalidPassword, TwoFactorUnavailable
+from accounts.errors import InvalidCredentials, InvalidPassword, ReauthenticationRequired, TwoFactorUnavailable
 from accounts.models import User, normalize_email
 from authsvc.errors import FieldErrors
 from accounts.flows import notices
@@ -53,6 +55,18 @@ def require_factors_available() -> None:
     """With ``AUTH_2FA=off`` no login asks for a second factor: setting one up would only mislead (403)."""
     if conf.two_factor_mode == TwoFactorMode.OFF:
         raise TwoFactorUnavailable()
+
+
+def require_recent_sign_in(*, signed_in_at: datetime | None) -> None:
+    """
+    Refuse an action that weakens an account unless whoever asks signed in
+    (password and second factor) within ``ADMIN_REAUTH_MAX_AGE`` seconds:
+    a staff session left open on an unattended screen, or taken over, must
+    not be enough to strip a user's protection (OWASP ASVS 4.0 V3.7.1,
+    re-authentication before sensitive account modifications).
+    """
+    if signed_in_at is None or timezone.now() - signed_in_at > conf.reauth_max_age:
+        raise ReauthenticationRequired()
 
 
 def credentials_changed(*, user: User, reason: str, keep_session_id: uuid.UUID | None = None, revoked_by: str = "",

@@ -4,13 +4,15 @@ every door — the user (password and second factor), staff in the admin,
 ``manage.py delete_user``.
 """
 
+from datetime import datetime
+
 from django.db import transaction
 
 from accounts import methods
 from accounts.errors import InvalidCode
 from accounts.flows import notices
 from accounts.flows.answers import answered
-from accounts.flows.credentials import confirm_password
+from accounts.flows.credentials import confirm_password, require_recent_sign_in
 from accounts.models import User
 from tokens import audit
 from tokens.devices import forget_devices
@@ -60,3 +62,14 @@ def delete_own_account(*, user: User, password: str, method: str | None = None, 
         raise InvalidCode(method=method)
     with answered(user, method=method, code=code, step="delete", ip=ip, user_agent=user_agent):
         return delete_account(user, ip=ip, user_agent=user_agent)
+
+
+def delete_account_by_staff(*, user: User, by: str, signed_in_at: datetime | None, ip: str | None = None,
+                            user_agent: str = "", via: str = audit.Via.ADMIN) -> int:
+    """
+    Staff delete an account (the admin): the user's password is not asked,
+    so the staff member's own recent sign-in is, as for taking a factor
+    away; the audit trail and the notice name staff (``by``).
+    """
+    require_recent_sign_in(signed_in_at=signed_in_at)
+    return delete_account(user, actor=by, ip=ip, user_agent=user_agent, via=via)

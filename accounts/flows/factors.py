@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.utils import timezone
 
 from accounts import methods
 from accounts.conf import TwoFactorMode, conf
-from accounts.errors import ReauthenticationRequired, TwoFactorEnforced, TwoFactorUnavailable
+from accounts.errors import TwoFactorEnforced, TwoFactorUnavailable
 from accounts.flows import notices
-from accounts.flows.credentials import confirm_password
+from accounts.flows.credentials import confirm_password, require_recent_sign_in
 from accounts.flows.totp import remove_totp
 from accounts.models import RecoveryCode, User
 from tokens import audit, devices
@@ -56,18 +55,6 @@ def set_two_factor(*, user: User, password: str, enabled: bool, ip: str | None =
                            actor="user", via=audit.Via.API)
         notices.factor_changed(user, method=methods.EMAIL, change="added" if enabled else "removed")
     logger.info("two-factor %s", "enabled" if enabled else "disabled", extra={"user_id": user.pk})
-
-
-def require_recent_sign_in(*, signed_in_at: datetime | None) -> None:
-    """
-    Refuse an action that weakens an account unless whoever asks signed in
-    (password and second factor) within ``ADMIN_REAUTH_MAX_AGE`` seconds:
-    a staff session left open on an unattended screen, or taken over, must
-    not be enough to strip a user's protection (OWASP ASVS 4.0 V3.7.1,
-    re-authentication before sensitive account modifications).
-    """
-    if signed_in_at is None or timezone.now() - signed_in_at > conf.reauth_max_age:
-        raise ReauthenticationRequired()
 
 
 def disable_two_factor(*, user: User, by: str, signed_in_at: datetime | None, ip: str | None = None,
