@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_value, unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
@@ -12,7 +13,8 @@ from accounts import methods
 from accounts.admin_session import reauthenticate_url, signed_in_at
 from accounts.conf import TwoFactorMode, conf
 from accounts.flows import factors
-from accounts.flows.credentials import credentials_changed
+from accounts.flows.credentials import credentials_changed, require_recent_sign_in
+from accounts.flows.deletion import delete_account_by_staff
 from accounts.errors import ReauthenticationRequired
 from accounts.models import TotpDevice, TwoFactorChallenge, User
 from authsvc.net import client_ip, user_agent
@@ -74,7 +76,41 @@ class UserAdmin(DjangoUserAdmin):
         # The per-user switch only means something when 2FA is optional.
         if conf.two_factor_mode != TwoFactorMode.OPTIONAL:
             actions.pop("disable_two_factor", None)
+        # Django's bulk delete would delete rows, not accounts: one at a time, through the rule (delete_view).
+        actions.pop("delete_selected", None)
         return actions
+
+    # --- deleting an account: the one rule (accounts.flows.deletion), under a recent sign-in ---
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """
+        Refused before the confirmation page, not only at its "Yes", when
+        the staff member's sign-in is too old (as for taking a factor away):
+        back to the user's page, with a link to sign in afresh that returns
+        here.
+        """
+        try:
+            require_recent_sign_in(signed_in_at=signed_in_at(request))
+            return super().delete_view(request, object_id, extra_context)
+        except ReauthenticationRequired as refused:
+            # Raised inside the delete (the sign-in aged in between), it rolled the delete view's transaction back.
+            self._ask_to_sign_in_again(request, refused)
+            return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[object_id]))
+
+    def get_deleted_objects(self, objs, request):
+        """
+        What goes with the account, as Django lists it — but the rows that
+        hang off it (sessions, devices, factors) are read-only here so that
+        no one deletes them one by one past the flows; deleting the account
+        is the flow that ends them, so they need no permission of their own.
+        """
+        deleted, model_count, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, model_count, set(), protected
+
+    def delete_model(self, request, obj):
+        ended = delete_account_by_staff(user=obj, by=staff_identity(request), signed_in_at=signed_in_at(request),
+                                        ip=client_ip(request), user_agent=user_agent(request), via=audit.Via.ADMIN)
+        self.message_user(request, f"Ended {ended} session(s) of {obj.email}.", messages.INFO)
 
     # --- the user's second factors, read-only (taken away with the actions below) ---
 
@@ -147,9 +183,12 @@ class UserAdmin(DjangoUserAdmin):
         try:
             return [change(user=user, **staff) for user in users]
         except ReauthenticationRequired as refused:
-            self.message_user(request, format_html('{} <a href="{}">Sign in again</a>', refused.detail,
-                                                   reauthenticate_url(request)), messages.ERROR)
+            self._ask_to_sign_in_again(request, refused)
             return None
+
+    def _ask_to_sign_in_again(self, request, refused: ReauthenticationRequired) -> None:
+        self.message_user(request, format_html('{} <a href="{}">Sign in again</a>', refused.detail,
+                                               reauthenticate_url(request)), messages.ERROR)
 
     @admin.action(description="Disable two-factor", permissions=["change"])
     def disable_two_factor(self, request, queryset):

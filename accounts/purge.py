@@ -6,11 +6,12 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Notice, TwoFactorChallenge
+from accounts.models import EmailLink, Notice, TwoFactorChallenge
 from authsvc.purge import purge_queryset
 
 CHALLENGES = "two_factor_challenges"
 NOTICES = "notices"
+EMAIL_LINKS = "email_links"
 
 
 def purge_challenges(*, batch_size: int, dry_run: bool = False, now=None, on_progress=None) -> dict[str, int]:
@@ -29,3 +30,10 @@ def purge_notices(*, batch_size: int, dry_run: bool = False, now=None, on_progre
     now = now or timezone.now()
     old = Notice.objects.filter(created_at__lt=now - timedelta(seconds=settings.AUTH_EVENT_RETENTION))
     return purge_queryset(old, kind=NOTICES, batch_size=batch_size, dry_run=dry_run, on_progress=on_progress)
+
+
+def purge_email_links(*, batch_size: int, dry_run: bool = False, now=None, on_progress=None) -> dict[str, int]:
+    """Delete verification and email-change links that can no longer be used: expired or used."""
+    now = now or timezone.now()
+    dead = EmailLink.objects.filter(Q(expires_at__lt=now) | Q(used_at__isnull=False))
+    return purge_queryset(dead, kind=EMAIL_LINKS, batch_size=batch_size, dry_run=dry_run, on_progress=on_progress)

@@ -145,10 +145,12 @@ class RegisteredUserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RegisteredEmailSerializer(serializers.Serializer):
-    """registration under ACCOUNT_EMAIL_VERIFICATION=mandatory: the same answer for a new and a taken address."""
+class RegisteredSerializer(serializers.Serializer):
+    """What ``register`` answers (documents it; ``RegisteredUserSerializer`` renders the account)."""
 
-    email = serializers.EmailField(read_only=True)
+    id = serializers.IntegerField(required=False, help_text="Absent with ACCOUNT_EMAIL_VERIFICATION=mandatory, "
+                                                            "where a taken address gets the same answer.")
+    email = serializers.EmailField()
 
 
 class EmailKeySerializer(serializers.Serializer):

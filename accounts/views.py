@@ -12,7 +12,7 @@ from accounts.serializers import (
     PasswordChangeSerializer,
     PasswordResetConfirmSerializer,
     PasswordResetSerializer,
-    RegisteredEmailSerializer,
+    RegisteredSerializer,
     RegisteredUserSerializer,
     RegisterSerializer,
     TwoFactorLoginSerializer,
@@ -61,9 +61,7 @@ class RegisterView(PublicAPIView):
         description="A verification link is mailed (unless ACCOUNT_EMAIL_VERIFICATION=none). With `mandatory`, "
                     "a taken address gets the answer a new one gets, {email} and no id, and its owner is mailed.",
         request=RegisterSerializer,
-        responses={201: PolymorphicProxySerializer(
-                       component_name="Registered", serializers=[RegisteredUserSerializer, RegisteredEmailSerializer],
-                       resource_type_field_name=None),
+        responses={201: RegisteredSerializer,
                    400: OpenApiResponse(ErrorSerializer, description="invalid (with errors) or email_taken"),
                    **ERRORS_429, **ERRORS_503},
         parameters=[RETRY_AFTER],

@@ -138,6 +138,7 @@ PURGE_FUNCTIONS = [
     "tokens.feed.purge_session_ends",
     "accounts.purge.purge_challenges",
     "accounts.purge.purge_notices",
+    "accounts.purge.purge_email_links",
 ]
 # How long the audit trail (AuthEvent) is kept, in seconds (90 days).
 AUTH_EVENT_RETENTION = env.int("AUTH_EVENT_RETENTION", default=90 * 24 * 3600)

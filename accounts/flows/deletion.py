@@ -6,6 +6,8 @@ every door — the user (password and second factor), staff in the admin,
 
 from datetime import datetime
 
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
 from accounts import methods
@@ -27,7 +29,8 @@ def delete_account(user: User, *, actor: str = "user", ip: str | None = None, us
     deletion is audited, a notice goes to the address, and the row goes with
     everything hanging off it (factors, links, notices), so the address is
     free again. The audit trail keeps its events by user id, until
-    ``AUTH_EVENT_RETENTION`` purges them with their emails and IPs.
+    ``AUTH_EVENT_RETENTION`` purges them with their emails and IPs; the
+    admin log keeps its entries about the account without the address.
     ``actor``: "user", a staff email, or the command. Returns how many
     sessions were revoked.
     """
@@ -40,8 +43,20 @@ def delete_account(user: User, *, actor: str = "user", ip: str | None = None, us
         audit.record_event(audit.Kind.ACCOUNT_DELETED, user_id=user.pk, email=user.email, ip=ip,
                            user_agent=user_agent, reason=f"{revoked} session(s) ended", actor=actor, via=via)
         notices.farewell(user, by_staff=by_staff)
+        _forget_address_in_admin_log(user)
         user.delete()
     return revoked
+
+
+def _forget_address_in_admin_log(user: User) -> int:
+    """
+    Django's admin log names the objects staff changed by their ``str()``,
+    the address for a user, and is never purged: the entries about this
+    account keep their id, action and time, not the address.
+    """
+    content_type = ContentType.objects.get_for_model(User)
+    return LogEntry.objects.filter(content_type=content_type, object_id=str(user.pk)).update(
+        object_repr=f"user {user.pk} (deleted)")
 
 
 def delete_own_account(*, user: User, password: str, method: str | None = None, code: str = "",

@@ -97,6 +97,7 @@ def test_purge_tokens_prints_the_counts_per_kind(purge_scenario):
 
     assert output == (
         "auth_events: 0 deleted\n"
+        "email_links: 0 deleted\n"
         "notices: 0 deleted\n"
         f"refresh_tokens: {len(scenario.dead_records)} deleted\n"
         "session_ends: 0 deleted\n"
@@ -114,6 +115,7 @@ def test_purge_tokens_dry_run_deletes_nothing(purge_scenario):
 
     assert output == (
         "auth_events: 0 to delete (dry run)\n"
+        "email_links: 0 to delete (dry run)\n"
         "notices: 0 to delete (dry run)\n"
         f"refresh_tokens: {len(scenario.dead_records)} to delete (dry run)\n"
         "session_ends: 0 to delete (dry run)\n"
@@ -140,6 +142,7 @@ def test_purge_tokens_reports_progress_on_a_backlog(make_user):
         "  refresh_tokens: 10 deleted so far…",
         "  refresh_tokens: 20 deleted so far…",
         "auth_events: 0 deleted",
+        "email_links: 0 deleted",
         "notices: 0 deleted",
         "refresh_tokens: 25 deleted",
         "session_ends: 0 deleted",
