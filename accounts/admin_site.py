@@ -94,7 +94,7 @@ class AdminSite(admin.AdminSite):
         if request.method == "POST":
             try:
                 done = self._check_password(request, form)
-            except (TooManyRequests, Unavailable) as refused:
+            except (TooManyRequests, Unavailable, EmailUnverified) as refused:
                 return self._refused(request, self.login_template, form, refused)
             if done is not None:
                 return done
@@ -141,7 +141,7 @@ class AdminSite(admin.AdminSite):
                         else self._check_code(request, form, challenge, available))
             except _CHALLENGE_OVER as over:
                 return self._start_over(request, over.detail)
-            except (TooManyRequests, Unavailable, MethodUnavailable) as refused:
+            except (TooManyRequests, Unavailable, MethodUnavailable, EmailUnverified) as refused:
                 return self._refused(request, self.two_factor_template, form, refused, extra_context=context)
             if done is not None:
                 return done

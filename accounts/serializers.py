@@ -166,6 +166,15 @@ class EmailChangeSerializer(serializers.Serializer):
     password = password_field()
     new_email = serializers.EmailField(max_length=254)
 
+    def to_internal_value(self, data):
+        """A refused address is under ``errors.email`` whoever refuses it, this syntax check or the address rules."""
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, dict) and "new_email" in exc.detail:
+                exc.detail["email"] = exc.detail.pop("new_email")
+            raise
+
 
 class AccountDeleteSerializer(serializers.Serializer):
     password = password_field()
