@@ -44,6 +44,7 @@ from accounts.errors import (
     ChallengeInvalid,
     ChallengeLocked,
     ChallengeUsed,
+    EmailUnverified,
     InvalidCode,
     InvalidCredentials,
     MethodUnavailable,

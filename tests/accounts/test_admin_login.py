@@ -577,3 +577,23 @@ def test_revoking_from_the_admin_names_the_staff_member_via_admin(staff, user, l
     revoked = events(Kind.SESSION_REVOKED)
     assert [(str(e.session_id), e.actor, e.via) for e in revoked] == [
         (tokens["session_id"], STAFF_EMAIL, "admin"), (second["session_id"], STAFF_EMAIL, "admin")]
+
+
+def test_with_mandatory_verification_an_unverified_staff_address_is_refused_after_the_password(
+        settings, browser, staff, password_step):
+    """The admin's door meets the API's rule: 403 email_unverified, a link mailed; a wrong password is the usual answer."""
+    settings.AUTH_2FA = "off"
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+
+    wrong_password = password_step(password="not the password")
+    refused = password_step()
+
+    assert wrong_password.status_code == 200 and refusals(wrong_password) != refusals(refused)
+    assert refused.status_code == 403
+    assert refusals(refused) == ["Confirm your email address first: a new link was mailed to it."]
+    assert browser.get("/admin/").status_code == 302
+    assert [message.subject for message in mail.outbox] == ["Confirm your email address"]
+    staff.refresh_from_db()
+    staff.email_verified = True
+    staff.save(update_fields=["email_verified"])
+    assert password_step().status_code == 302
