@@ -237,6 +237,7 @@ class Notice(models.Model):
         EMAIL_CHANGE_REQUESTED = "email_change_requested", "Address change requested"
         EMAIL_CHANGED = "email_changed", "Address changed"
         ACCOUNT_DELETED = "account_deleted", "Account deleted"
+        ACCOUNT_EXPORTED = "account_exported", "Account data exported"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Empty for the farewell of a deleted account, which outlives its row.

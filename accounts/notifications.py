@@ -186,6 +186,7 @@ _LIFECYCLE_SUBJECTS = {
     Notice.Kind.EMAIL_CHANGE_REQUESTED: "A change of your account's address was requested",
     Notice.Kind.EMAIL_CHANGED: "Your account's address was changed",
     Notice.Kind.ACCOUNT_DELETED: "Your account was deleted",
+    Notice.Kind.ACCOUNT_EXPORTED: "Your account's data was downloaded",
 }
 _FACTOR_CHANGES = {"added": "was added to", "removed": "was removed from", "used": "was used to sign in to"}
 _METHOD_NAMES = {"totp": "An authenticator app", "recovery": "A recovery code", "email": "The emailed code",

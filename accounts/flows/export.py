@@ -7,6 +7,7 @@ code or a token can never slip in with a new column.
 from django.utils import timezone
 
 from accounts import methods
+from accounts.flows import notices
 from accounts.models import EmailLink, Notice, RecoveryCode, TotpDevice, User
 from tokens import audit
 from tokens.models import AuthEvent, Session, TrustedDevice
@@ -21,7 +22,10 @@ LINK_FIELDS = ("purpose", "email", "created_at", "expires_at", "sent_at", "used_
 
 
 def export_account(user: User, *, ip: str | None = None, user_agent: str = "") -> dict:
-    """The user's data, as JSON-ready values; the export itself is audited (after it, so not part of it)."""
+    """
+    The user's data, as JSON-ready values. The export itself is audited and
+    noticed after it is read, so it is not part of it.
+    """
     data = {
         "exported_at": timezone.now(),
         "user": {field: getattr(user, field) for field in USER_FIELDS},
@@ -33,8 +37,11 @@ def export_account(user: User, *, ip: str | None = None, user_agent: str = "") -
         "notices": list(Notice.objects.filter(user=user).order_by("-created_at").values(*NOTICE_FIELDS)),
         "email_links": list(EmailLink.objects.filter(user=user).order_by("-created_at").values(*LINK_FIELDS)),
     }
-    audit.record_event(audit.Kind.ACCOUNT_EXPORTED, user_id=user.pk, email=user.email, ip=ip, user_agent=user_agent,
-                       actor="user")
+    event = audit.record_event(audit.Kind.ACCOUNT_EXPORTED, user_id=user.pk, email=user.email, ip=ip,
+                               user_agent=user_agent, actor="user")
+    # Whoever holds a session can read all of this: the owner hears of it, as of a new sign-in.
+    notices.notify(user, Notice.Kind.ACCOUNT_EXPORTED, key=f"export:{event.pk}",
+                   context={"at": event.created_at.isoformat(), "ip": ip or "", "user_agent": user_agent[:512]})
     return data
 
 

@@ -82,7 +82,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='notice',
             name='kind',
-            field=models.CharField(choices=[('credentials_changed', 'Credentials changed'), ('factor_changed', 'Second factor changed'), ('new_sign_in', 'New sign-in'), ('password_reset', 'Password reset link'), ('sign_in_attempts', 'Someone is trying to sign in'), ('two_factor_paused', 'Too many wrong sign-in codes'), ('sign_up_attempt', 'Someone tried to sign up with this address'), ('email_change_requested', 'Address change requested'), ('email_changed', 'Address changed'), ('account_deleted', 'Account deleted')], max_length=32),
+            field=models.CharField(choices=[('credentials_changed', 'Credentials changed'), ('factor_changed', 'Second factor changed'), ('new_sign_in', 'New sign-in'), ('password_reset', 'Password reset link'), ('sign_in_attempts', 'Someone is trying to sign in'), ('two_factor_paused', 'Too many wrong sign-in codes'), ('sign_up_attempt', 'Someone tried to sign up with this address'), ('email_change_requested', 'Address change requested'), ('email_changed', 'Address changed'), ('account_deleted', 'Account deleted'), ('account_exported', 'Account data exported')], max_length=32),
         ),
         migrations.AlterField(
             model_name='notice',

@@ -70,6 +70,26 @@ def test_the_export_holds_what_authsvc_holds_about_the_user(api, user, make_user
     assert "bob@example.com" not in response.content.decode() and "203.0.113.9" not in response.content.decode()
 
 
+def test_the_owner_is_mailed_each_export_once(api, user, login, capture):
+    """Whoever holds a session can read all of it: the owner hears of it, with where it came from."""
+    from django.core import mail
+
+    from accounts.notifications import send_notice
+    from accounts.models import Notice
+
+    tokens = login(user).json()
+    mail.outbox.clear()
+
+    capture(api.get, EXPORT, HTTP_USER_AGENT="Thief/1.0", **bearer(tokens["access"]))
+
+    (notice,) = mail.outbox
+    assert (notice.subject, notice.to) == ("Your account's data was downloaded", [user.email])
+    assert "Thief/1.0" in notice.body and "127.0.0.1" in notice.body
+    (owed,) = Notice.objects.filter(kind=Notice.Kind.ACCOUNT_EXPORTED)
+    assert send_notice(notice_id=owed.pk) is False
+    assert len(mail.outbox) == 1
+
+
 def test_the_export_is_audited(api, user, login):
     tokens = login(user).json()
 
