@@ -42,7 +42,9 @@ def test_the_demo_page_only_answers_get(client):
     assert client.post("/").status_code == 405
 
 
-@pytest.mark.parametrize("path", ["authsvc/authsvc.js", "webclient/demo.js", "webclient/demo.css"])
+@pytest.mark.parametrize(
+    "path", ["authsvc/authsvc.js", "webclient/demo.js", "webclient/page.js", "webclient/account.js", "webclient/demo.css"]
+)
 def test_the_static_files_are_found(path):
     assert finders.find(path)
 

@@ -43,6 +43,11 @@
  * Without a session: register(), requestPasswordReset(email) and, from the
  * emailed link, confirmPasswordReset(uid, token, newPassword).
  *
+ * The account's life: verifyEmail(key) and confirmEmailChange(key) from the
+ * emailed links (no session needed), resendVerification(), changeEmail({password,
+ * newEmail}), exportAccount() → what authsvc holds about the user (see
+ * downloadJson), deleteAccount({password, method, code}) → signed out.
+ *
  * A page on another origin (app.example.com talking to auth.example.com)
  * calls `configure({baseUrl: "https://auth.example.com"})` first; authsvc
  * must then list that origin in CORS_ALLOWED_ORIGINS. The cookies are
@@ -111,6 +116,28 @@ export function svgImageUrl(svgText) {
   const svg = new DOMParser().parseFromString(String(svgText), "text/html").querySelector("svg");
   if (!svg) return null;
   return `data:image/svg+xml,${encodeURIComponent(new XMLSerializer().serializeToString(svg))}`;
+}
+
+/**
+ * Save `data` as a JSON file named `filename` (exportAccount's answer, say),
+ * the way a download link would: through a Blob in this page's memory, so
+ * the data is not fetched again and no token rides in a URL.
+ */
+export function downloadJson(data, filename) {
+  const blob = new Blob([`${JSON.stringify(data, null, 2)}\n`], { type: "application/json" });
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  link.hidden = true;
+  document.body.append(link);
+  try {
+    link.click();
+  } finally {
+    link.remove();
+    // Revoked after the click has been handled: the download holds its own reference by then.
+    setTimeout(() => URL.revokeObjectURL(url), 0);
+  }
 }
 
 function readCookie(name) {
@@ -347,7 +374,7 @@ export function createClient(options = {}) {
       await call(`${AUTH}login/2fa/resend/`, { method: "POST", json: {}, refreshOn401: false });
     },
 
-    /** The signed-in user: {id, email, two_factor_enabled, date_joined, is_staff}. */
+    /** The signed-in user: {id, email, email_verified, two_factor_enabled, date_joined, is_staff}. */
     me: () => call(`${AUTH}me/`),
 
     /** The user's active sessions, newest first; the one of this browser has `current: true`. */
@@ -444,6 +471,76 @@ export function createClient(options = {}) {
       await call(`${AUTH}devices/${encodeURIComponent(id)}/`, { method: "DELETE" });
     },
 
+    /**
+     * Prove the address with the key of the emailed verification link
+     * (`#/verify-email?key=…`); no session needed. A used, expired or
+     * garbage key rejects with code "verification_key_invalid".
+     */
+    async verifyEmail(key) {
+      await call(`${AUTH}email/verify/`, { method: "POST", json: { key: String(key) }, refreshOn401: false });
+    },
+
+    /**
+     * Mail a new verification link: signed in, to the account's address; with
+     * `{email}`, to that address if it has an unverified account — the answer
+     * is the same for any address. At most one link a minute: within it the
+     * last link still works, and this resolves all the same.
+     */
+    async resendVerification({ email } = {}) {
+      if (email) {
+        await call(`${AUTH}email/verify/resend/`, { method: "POST", json: { email }, refreshOn401: false });
+      } else {
+        await call(`${AUTH}email/verify/resend/`, { method: "POST", json: {} });
+      }
+    },
+
+    /**
+     * Ask to move the account to `newEmail`: a link goes to the new address
+     * (see confirmEmailChange) and a notice to the current one; nothing
+     * changes until the link is opened. Rejects with code "invalid_password",
+     * "email_taken", or "invalid" with `errors.email` (an address refused,
+     * or one that looks like another account's).
+     */
+    async changeEmail({ password, newEmail }) {
+      await call(`${AUTH}email/change/`, { method: "POST", json: { password, new_email: newEmail } });
+    },
+
+    /**
+     * Take the new address, with the key of the link mailed to it
+     * (`#/confirm-email-change?key=…`); no session needed. Every other session
+     * of the user ends (the one that asked for the change stays). A used or
+     * old key rejects with "verification_key_invalid"; an address taken
+     * meanwhile with "email_taken".
+     */
+    async confirmEmailChange(key) {
+      await call(`${AUTH}email/change/confirm/`, { method: "POST", json: { key: String(key) }, refreshOn401: false });
+    },
+
+    /**
+     * Everything authsvc holds about the user, as the parsed JSON:
+     * {exported_at, user, sessions, devices, factors, events, …}. Never a
+     * secret, hash, code or token. Save it with downloadJson().
+     */
+    exportAccount: () => call(`${AUTH}account/export/`),
+
+    /**
+     * Delete the account, for good: every session ends, the address is free
+     * again. The password, and where the user has an authenticator app
+     * ("totp" in twoFactorStatus().methods) a `code` from it or a recovery
+     * code, with `method` "totp" or "recovery". A wrong password rejects with
+     * "invalid_password", a missing or wrong code with "invalid_code". On
+     * success the server has cleared the cookies and this page is signed out:
+     * "signedout" listeners get {reason: "deleted"}.
+     */
+    async deleteAccount({ password, method, code } = {}) {
+      const json = { password };
+      if (method) json.method = method;
+      if (code) json.code = String(code).trim();
+      await call(`${AUTH}account/delete/`, { method: "POST", json });
+      currentSessionId = null;
+      emit("signedout", { reason: "deleted" });
+    },
+
     /** End this session and clear the cookies. */
     async logout() {
       await call(`${AUTH}logout/`, { method: "POST", refreshOn401: false });
@@ -473,6 +570,12 @@ export const {
   resendCode,
   requestPasswordReset,
   confirmPasswordReset,
+  verifyEmail,
+  resendVerification,
+  changeEmail,
+  confirmEmailChange,
+  exportAccount,
+  deleteAccount,
   me,
   sessions,
   revokeSession,

@@ -1,13 +1,13 @@
 // The demo page at "/": everything it does goes through authsvc.js.
 import * as auth from "../authsvc/authsvc.js";
-
-const $ = (selector) => document.querySelector(selector);
-const views = ["#loading", "#signin", "#signup", "#forgot", "#reset", "#code", "#account"];
+import { clearAccountPanels, followEmailLink, isEmailLink, showAddress } from "./account.js";
+import { $, busy, describeError, notify, show } from "./page.js";
 
 const SIGNED_OUT_MESSAGES = {
   expired: "Your session has ended. Please sign in again.",
   revoked: "This session was revoked. Please sign in again.",
   logout: "You are signed out.",
+  deleted: "Your account is deleted: every session has ended and its address is free again.",
 };
 
 const CHALLENGE_OVER = new Set([
@@ -40,54 +40,6 @@ const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", tim
 
 // The sign-in waiting for its second factor: {email, methods, method}.
 let pending = null;
-
-function show(view) {
-  // Focus moves only when the view changes: showing the one on screen again must not pull the
-  // cursor out of a box the user is typing in.
-  const appears = $(view).hidden;
-  for (const id of views) $(id).hidden = id !== view;
-  if (!appears) return;
-  const focus = {
-    "#signin": "#email",
-    "#signup": "#signup-email",
-    "#forgot": "#forgot-email",
-    "#reset": "#reset-password",
-    "#code": "#code-input",
-  }[view];
-  if (focus) $(focus).focus();
-}
-
-function notify(message, kind = "info") {
-  const notice = $("#notice");
-  notice.textContent = message || "";
-  notice.className = `notice ${kind}`;
-  notice.hidden = !message;
-}
-
-function describeError(error) {
-  if (error instanceof auth.AuthError) {
-    if (error.code === "rate_limited" && error.retryAfter) {
-      return `Please wait ${error.retryAfter} seconds before trying again.`;
-    }
-    // A refused field (a password the server's rules refuse): its own messages say more than "Invalid input."
-    const messages = error.errors ? Object.values(error.errors).flat().filter((m) => typeof m === "string") : [];
-    return messages.length ? messages.join(" ") : error.message;
-  }
-  return "authsvc could not be reached. Check your connection and try again.";
-}
-
-/** Run `action` with the button disabled, showing any error it throws. */
-async function busy(button, action) {
-  button.disabled = true;
-  try {
-    await action();
-  } catch (error) {
-    // A session that ended under the action has already sent the page back to the form, saying why.
-    if (!(error instanceof auth.AuthError && error.signedOut)) notify(describeError(error), "error");
-  } finally {
-    button.disabled = false;
-  }
-}
 
 /** "Chrome 126 on Linux" from a user agent string; the full string stays in the tooltip. */
 function describeDevice(userAgent) {
@@ -262,12 +214,14 @@ function clearAccount() {
   openFactorForm(null);
   $("#totp-qr").replaceChildren();
   $("#totp-secret").textContent = "";
+  clearAccountPanels();
 }
 
 /** Load and show the account; `stillWanted()` false when it arrives: the user has moved on, leave the view be. */
 async function showAccount(stillWanted = () => true) {
   const [user] = await Promise.all([auth.me(), loadSessions(), loadFactors(), loadDevices()]);
   $("#user-email").textContent = user.email;
+  showAddress(user);
   if (stillWanted()) show("#account");
 }
 
@@ -546,17 +500,24 @@ $("#recovery-done").addEventListener("click", () => {
   $("#factor-actions button:not([hidden])").focus();
 });
 
-// --- routes: #/sign-up, #/forgot-password, #/password-reset?uid=…&token=… (the emailed link) ---
+// --- routes: #/sign-up, #/forgot-password, #/password-reset?uid=…&token=… (the emailed link), and the
+// --- emailed links of account.js: #/verify-email?key=…, #/confirm-email-change?key=…
 
 // The uid and token of the reset link being followed.
 let resetLink = null;
 
-/** Show the view of the page's #/… route; false when there is none (the default: account or sign-in). */
-function route() {
+/** The page's #/… route: its path ("/sign-up") and its query. */
+function currentRoute() {
   const hash = location.hash.replace(/^#/, "");
   const queryAt = hash.indexOf("?");
-  const path = queryAt === -1 ? hash : hash.slice(0, queryAt);
-  const params = new URLSearchParams(queryAt === -1 ? "" : hash.slice(queryAt + 1));
+  return {
+    path: queryAt === -1 ? hash : hash.slice(0, queryAt),
+    params: new URLSearchParams(queryAt === -1 ? "" : hash.slice(queryAt + 1)),
+  };
+}
+
+/** Show the view of a route that has one; false when there is none (the default: account or sign-in). */
+function route(path, params) {
   if (path === "/sign-up") {
     notify("");
     show("#signup");
@@ -594,14 +555,29 @@ async function start() {
   // A link followed while the session was being looked for (the form is on screen from the
   // refused refresh's "signedout" already) wins over the answer of that look.
   const stillWanted = () => navigation === navigations;
-  if (route()) return;
+  const { path, params } = currentRoute();
+  let outcome = null;
+  if (isEmailLink(path)) {
+    // The key is posted first, so the account shown next is the one it changed (a verified or new
+    // address), or the form when the change ended this browser's session. It then leaves the
+    // address bar: it works once, and a reload would only be refused.
+    outcome = await followEmailLink(path, params);
+    if (!stillWanted()) return;
+    leaveRoute();
+  } else if (route(path, params)) {
+    return;
+  }
+  let signedIn = true;
   try {
     await showAccount(stillWanted);
   } catch (error) {
     if (!stillWanted()) return;
+    signedIn = false;
     if (!(error instanceof auth.AuthError && error.signedOut)) notify(describeError(error), "error");
     show("#signin");
   }
+  // Said last: the look for a session clears the notice when it finds none.
+  if (outcome && stillWanted()) notify(signedIn ? outcome.message : outcome.signedOutMessage, outcome.kind);
 }
 
 addEventListener("hashchange", start);
