@@ -9,6 +9,7 @@ key that works.
 import secrets
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.conf import conf
@@ -35,6 +36,21 @@ def sent_recently(user: User, purpose: str, *, now: datetime | None = None) -> b
     """Whether a link of ``purpose`` went out (or is on its way) to ``user`` within the cooldown."""
     now = now or timezone.now()
     return EmailLink.objects.filter(user=user, purpose=purpose, created_at__gt=now - conf.email_link_cooldown).exists()
+
+
+def owe_verification(user: User) -> EmailLink | None:
+    """
+    A verification link owed to the user's address — None when it is
+    verified, or a link was made within the cooldown (that one still
+    works). Decided under a lock on the user's row, so of parallel callers
+    (a resend, a login, the worker) one makes it.
+    """
+    with transaction.atomic():
+        if not User.objects.select_for_update().filter(pk=user.pk, email_verified=False).exists():
+            return None
+        if sent_recently(user, Purpose.VERIFY):
+            return None
+        return new_link(user, Purpose.VERIFY, email=user.email)
 
 
 def claim(link_id) -> tuple[EmailLink, str] | None:

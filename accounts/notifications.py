@@ -272,19 +272,20 @@ def send_sign_up_attempt_email(*, email: str, task_id: str) -> None:
         return
     # The link goes in an email of its own: its key is made by the send that claims it, and never stored.
     unverified = not user.email_verified
-    if unverified and not links.sent_recently(user, EmailLink.Purpose.VERIFY):
-        send_email_link(link_id=links.new_link(user, EmailLink.Purpose.VERIFY, email=user.email).pk)
+    link = links.owe_verification(user) if unverified else None
+    if link is not None:
+        send_email_link(link_id=link.pk)
     _send_once_per_task(user, Notice.Kind.SIGN_UP_ATTEMPT, task_id=task_id, context={"unverified": unverified})
 
 
 def send_verification_email(*, email: str) -> None:
     """
-    A verification link asked for by address (``email/verify/resend`` without
-    a session): for whichever active, unverified account has it, at most once
-    per cooldown; nothing otherwise. Looked up here, so every address gets
-    the same answer.
+    A verification link asked for by address (``email/verify/resend``
+    without a session, or a registration): for whichever active, unverified
+    account has it, at most once per cooldown; nothing otherwise. Looked up
+    here, so every address takes the same path and gets the same answer.
     """
     user = _active_account(email)
-    if user is None or user.email_verified or links.sent_recently(user, EmailLink.Purpose.VERIFY):
-        return
-    send_email_link(link_id=links.new_link(user, EmailLink.Purpose.VERIFY, email=user.email).pk)
+    link = links.owe_verification(user) if user is not None else None
+    if link is not None:
+        send_email_link(link_id=link.pk)

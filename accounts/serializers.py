@@ -154,7 +154,9 @@ class RegisteredSerializer(serializers.Serializer):
 
 
 class EmailKeySerializer(serializers.Serializer):
-    key = serializers.CharField(max_length=128, help_text="The key from the emailed link.")
+    # No max_length: any string that is not a live key is verification_key_invalid
+    # (``links.use`` refuses a long one unhashed; the body limit bounds it).
+    key = serializers.CharField(help_text="The key from the emailed link.")
 
 
 class VerificationResendSerializer(serializers.Serializer):

@@ -24,22 +24,12 @@ def owe_link(user: User) -> bool:
     """
     Mail the user a verification link — unless the address is verified, or
     one went out within the cooldown (that one still works, and the caller's
-    answer is the same). The user's row is locked, so parallel requests mail
-    one link. False when none was owed.
+    answer is the same: ``links.owe_verification``). False when none was owed.
     """
-    with transaction.atomic():
-        if not User.objects.select_for_update().filter(pk=user.pk, email_verified=False).exists():
-            return False
-        if links.sent_recently(user, Purpose.VERIFY):
-            return False
-        mail_link(user)
-    return True
-
-
-def mail_link(user: User) -> None:
-    """A verification link for the user's address, mailed once the transaction commits (a new account's)."""
-    link = links.new_link(user, Purpose.VERIFY, email=user.email)
-    tasks.enqueue(tasks.send_email_link, str(link.pk))
+    link = links.owe_verification(user)
+    if link is not None:
+        tasks.enqueue(tasks.send_email_link, str(link.pk))
+    return link is not None
 
 
 def resend(*, user: User | None = None, email: str = "") -> None:
