@@ -4,7 +4,7 @@ thin views over ``accounts.flows`` (verification, email_change, deletion,
 export).
 """
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.response import Response
@@ -30,18 +30,27 @@ ERRORS_400_KEY = {400: OpenApiResponse(ErrorSerializer, description="verificatio
                                        "garbage key; invalid for a malformed body")}
 
 
-class EmailVerifyView(PublicAPIView):
-    @extend_schema(
-        summary="Verify the address with the emailed link's key",
-        request=EmailKeySerializer,
-        responses={204: None, **ERRORS_400_KEY, **ERRORS_429, **ERRORS_503}, parameters=[RETRY_AFTER], auth=[],
-    )
+class _EmailLinkView(PublicAPIView):
+    """The key of an emailed link, posted by the page the link opens: no session needed."""
+
+    #: The flow that spends the key: ``(key=, ip=, user_agent=)``.
+    use_key = None
+
     def post(self, request):
         enforce_ip_rate_limit(request, "email_link_ip")
         serializer = EmailKeySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        verification.verify_email(ip=client_ip(request), user_agent=user_agent(request), **serializer.validated_data)
+        type(self).use_key(ip=client_ip(request), user_agent=user_agent(request), **serializer.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(post=extend_schema(
+    summary="Verify the address with the emailed link's key",
+    request=EmailKeySerializer,
+    responses={204: None, **ERRORS_400_KEY, **ERRORS_429, **ERRORS_503}, parameters=[RETRY_AFTER], auth=[],
+))
+class EmailVerifyView(_EmailLinkView):
+    use_key = verification.verify_email
 
 
 class EmailVerifyResendView(APIView):
@@ -95,22 +104,16 @@ class EmailChangeView(APIView):
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
-class EmailChangeConfirmView(PublicAPIView):
-    @extend_schema(
-        summary="Confirm a new address with the emailed link's key",
-        description="No session needed: the link is opened from the new mailbox. The address is checked again "
-                    "(400 email_taken, or invalid with errors.email); then every session ends but the one that "
-                    "asked, remembered devices are forgotten, and the old address is told.",
-        request=EmailKeySerializer,
-        responses={204: None, **ERRORS_400_KEY, **ERRORS_429, **ERRORS_503}, parameters=[RETRY_AFTER], auth=[],
-    )
-    def post(self, request):
-        enforce_ip_rate_limit(request, "email_link_ip")
-        serializer = EmailKeySerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        email_change.confirm_email_change(ip=client_ip(request), user_agent=user_agent(request),
-                                          **serializer.validated_data)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+@extend_schema_view(post=extend_schema(
+    summary="Confirm a new address with the emailed link's key",
+    description="No session needed: the link is opened from the new mailbox. The address is checked again "
+                "(400 email_taken, or invalid with errors.email); then every session ends but the one that "
+                "asked, remembered devices are forgotten, and the old address is told.",
+    request=EmailKeySerializer,
+    responses={204: None, **ERRORS_400_KEY, **ERRORS_429, **ERRORS_503}, parameters=[RETRY_AFTER], auth=[],
+))
+class EmailChangeConfirmView(_EmailLinkView):
+    use_key = email_change.confirm_email_change
 
 
 class AccountDeleteView(APIView):

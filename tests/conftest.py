@@ -51,6 +51,15 @@ def make_api():
     return lambda: APIClient(enforce_csrf_checks=True)
 
 
+STAFF_EMAIL = "staff@example.com"
+
+
+@pytest.fixture
+def staff(make_user):
+    """A superuser, to sign in to the admin with (tests/staff.py)."""
+    return make_user(email=STAFF_EMAIL, is_staff=True, is_superuser=True)
+
+
 @pytest.fixture
 def make_user(db, django_user_model):
     def make(email: str | None = None, password: str = PASSWORD, **extra):

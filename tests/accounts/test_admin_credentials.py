@@ -24,11 +24,6 @@ NEW_PASSWORD = "an entirely new passphrase 77"
 
 
 @pytest.fixture
-def staff(make_user):
-    return make_user(email="staff@example.com", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
 def admin(staff):
     return admin_client(staff)
 

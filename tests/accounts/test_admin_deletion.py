@@ -30,11 +30,6 @@ STALE = "This action needs a recent sign-in: sign in again, then retry."
 
 
 @pytest.fixture
-def staff(make_user):
-    return make_user(email=STAFF_EMAIL, is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
 def admin(staff):
     """A browser signed in to the admin as staff, its sign-in's own email read."""
     client = admin_client(staff)

@@ -52,11 +52,6 @@ NOT_A_RECOVERY_CODE = "22222-22222"
 
 
 @pytest.fixture
-def staff(make_user):
-    return make_user(email=STAFF_EMAIL, is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
 def enrol_totp(clock):
     """Set up and confirm an authenticator app through the flows; returns (secret, recovery codes)."""
 

@@ -38,11 +38,6 @@ ERRORNOTE = re.compile(r'<p class="errornote">\s*(.*?)\s*</p>', re.S)
 
 
 @pytest.fixture
-def staff(make_user):
-    return make_user(email=STAFF_EMAIL, is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
 def browser():
     return Client()
 

@@ -22,6 +22,7 @@ from accounts import links, notifications
 from accounts.addresses import INVALID, LOOKALIKE, MIXED_SCRIPTS
 from accounts.flows.email_change import SAME_ADDRESS
 from accounts.models import EmailLink, Notice, User
+from tests.accounts.mailbox import key_in
 from tests.concurrency import in_parallel
 from tests.conftest import PASSWORD, bearer
 from tests.tokens.services_auth import feed, services  # noqa: F401  (the feed's service credentials)
@@ -55,10 +56,7 @@ def lifecycle_settings(settings):
 
 
 def key_from(message) -> str:
-    prefix, suffix = CHANGE_URL.split("{key}")
-    match = re.search(re.escape(prefix) + r"([A-Za-z0-9_-]+)" + re.escape(suffix), message.body)
-    assert match, message.body
-    return match.group(1)
+    return key_in(message, CHANGE_URL)
 
 
 def sent_to(address: str) -> list:

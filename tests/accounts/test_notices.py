@@ -87,11 +87,6 @@ def test_a_password_reset_mails_one_notice(api, user, capture):
     assert subjects() == ["Reset your password", "Your password was reset"]
 
 
-@pytest.fixture
-def staff(make_user):
-    return make_user(email="staff@example.com", is_staff=True, is_superuser=True)
-
-
 def test_a_password_set_by_staff_in_the_admin_mails_one_notice_saying_so(user, staff, capture):
     admin = admin_client(staff)
     mail.outbox.clear()  # the staff member's own sign-in is not what this is about

@@ -31,6 +31,7 @@ from accounts.flows.recovery_codes import replace_codes
 from accounts.models import EmailLink, User
 from tests.accounts.conftest import code_from_outbox
 from tests.accounts.factors import STEP, answer, enrol_totp, signed_in, totp_code
+from tests.accounts.mailbox import key_in
 from tests.celery_worker import celery_conf, celery_worker, database_url
 from tests.conftest import PASSWORD
 from tokens import devices
@@ -79,11 +80,7 @@ def link_emails(to: str | None = None) -> list:
 
 
 def key_from(message) -> str:
-    """The key, where ``VERIFY_EMAIL_URL``'s ``{key}`` put it in the plain-text body."""
-    before, after = VERIFY_EMAIL_URL.split("{key}")
-    match = re.search(re.escape(before) + r"([^\s/?&]+)" + re.escape(after), message.body)
-    assert match, message.body
-    return match.group(1)
+    return key_in(message, VERIFY_EMAIL_URL)
 
 
 def only_key(to: str) -> str:

@@ -19,11 +19,6 @@ STAFF_EMAIL = "staff@example.com"
 
 
 @pytest.fixture
-def staff(make_user):
-    return make_user(email=STAFF_EMAIL, is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
 def admin(staff):
     # Through the admin's door, as staff sign in; its own session is one of the sessions listed.
     return admin_client(staff)
