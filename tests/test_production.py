@@ -46,17 +46,22 @@ def _forget_queue(redis_url: str, queue: str) -> None:
         client.delete(queue, f"_kombu.binding.{queue}")
 
 
-def wait_for_code(mail_dir: Path, to: str, *processes: hosts.Process, timeout: float = 45) -> str:
-    """The code of the newest email to ``to`` in the file outbox."""
+def wait_for_mail(mail_dir: Path, to: str, pattern: str, *processes: hosts.Process, timeout: float = 45) -> str:
+    """``pattern``'s group 1 in the newest email to ``to`` in the file outbox that holds it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for message in sorted(mail_dir.glob("*.log"), reverse=True) if mail_dir.exists() else []:
             text = message.read_text()
-            match = re.search(r"sign-in code is (\d{6})", text)
+            match = re.search(pattern, text)
             if match and f"To: {to}" in text:
                 return match.group(1)
         time.sleep(0.2)
-    pytest.fail("no code email arrived\n" + "\n".join(p.tail() for p in processes))
+    pytest.fail(f"no email matching {pattern!r} arrived\n" + "\n".join(p.tail() for p in processes))
+
+
+def wait_for_code(mail_dir: Path, to: str, *processes: hosts.Process, timeout: float = 45) -> str:
+    """The code of the newest email to ``to`` in the file outbox."""
+    return wait_for_mail(mail_dir, to, r"sign-in code is (\d{6})", *processes, timeout=timeout)
 
 
 def test_requirements_txt_alone_starts_every_process(prod_env, tmp_path):
@@ -154,3 +159,42 @@ def test_a_user_end_to_end_in_production_mode(prod_env, tmp_path):
         assert Session.objects.filter(pk=tokens["session_id"], revoked_at__isnull=False).exists()
         assert "Sending due task purge-expired-tokens" in beat.log()
         assert "tokens.tasks.purge_expired" in worker.log()
+
+
+def test_the_account_life_in_production_mode(prod_env, tmp_path):
+    """
+    Mandatory verification, end to end through the shipped processes:
+    register → the link arrives through the worker (its key nowhere in the
+    worker's log) → the unverified login is 403 → the link verifies → login
+    → export → ``manage.py delete_user`` → the session is refused and in the
+    revocation feed; an unknown user is exit 1.
+    """
+    service = f"orders:{uuid.uuid4().hex}"
+    env = {**prod_env, "AUTH_2FA": "off", "ACCOUNT_EMAIL_VERIFICATION": "mandatory", "INTROSPECTION_CLIENTS": service}
+    email = f"life-{uuid.uuid4().hex[:8]}@example.com"
+    with hosts.worker(env=env, workdir=tmp_path) as worker, hosts.Host("web", env=env, workdir=tmp_path) as web:
+        registered = web.post("/api/auth/register/", {"email": email, "password": PASSWORD})
+        assert (registered.status_code, registered.json()) == (201, {"email": email})
+        unverified = web.post("/api/auth/login/", {"email": email, "password": PASSWORD, "transport": "body"})
+        assert (unverified.status_code, unverified.json()["code"]) == (403, "email_unverified")
+
+        key = wait_for_mail(tmp_path / "mail", email, r"verify-email\?key=([A-Za-z0-9_-]+)", worker, web)
+        assert key not in worker.log()
+        assert web.post("/api/auth/email/verify/", {"key": key}).status_code == 204
+
+        signed_in = web.post("/api/auth/login/", {"email": email, "password": PASSWORD, "transport": "body"})
+        assert signed_in.status_code == 200, signed_in.text
+        tokens = signed_in.json()
+        bearer = {"Authorization": f"Bearer {tokens['access']}"}
+        exported = web.get("/api/auth/account/export/", headers=bearer)
+        assert exported.status_code == 200 and exported.json()["user"]["email_verified"] is True
+
+        deleted = hosts.run_command(["manage.py", "delete_user", email], env=env)
+        assert deleted.returncode == 0, deleted.stderr
+        assert deleted.stdout.strip() == f"Deleted the account of {email}; ended 1 session(s)."
+        assert web.get("/api/auth/me/", headers=bearer).status_code == 401
+        feed = web.get("/api/auth/revocations/", auth=tuple(service.split(":", 1)))
+        assert feed.status_code == 200, feed.text
+        assert tokens["session_id"] in {end["sid"] for end in feed.json()["revoked"]}, feed.json()
+    unknown = hosts.run_command(["manage.py", "delete_user", "nobody@example.com"], env=env)
+    assert unknown.returncode == 1 and "No user" in unknown.stderr
