@@ -123,9 +123,9 @@ def test_production_log_lines_are_json_with_the_event_fields_and_the_request_id(
 
     lines = [json.loads(line) for line in result.stderr.splitlines()]  # each line parses, or this fails
     by_message = {line["message"]: line for line in lines}
-    registered = by_message["user registered"]
+    [registered] = [line for line in lines if line.get("event") == "account_created"]
     assert {key: registered[key] for key in ("level", "logger", "user_id", "request_id")} == {
-        "level": "INFO", "logger": "accounts.flows.registration", "user_id": user_id, "request_id": "client-chosen.id:1_2",
+        "level": "INFO", "logger": "authsvc.audit", "user_id": user_id, "request_id": "client-chosen.id:1_2",
     }
     assert datetime.fromisoformat(registered["timestamp"]).utcoffset() == timedelta(0)
 
