@@ -70,6 +70,23 @@ class AccountSettings:
         return settings.EMAIL_CHANGE_URL
 
     @property
+    def webauthn_rp_id(self) -> str:
+        return settings.WEBAUTHN_RP_ID
+
+    @property
+    def webauthn_origins(self) -> list[str]:
+        return list(settings.WEBAUTHN_ORIGINS)
+
+    @property
+    def webauthn_timeout(self) -> int:
+        return settings.WEBAUTHN_TIMEOUT
+
+    @property
+    def service_name(self) -> str:
+        """What an authenticator app or a passkey manager shows beside the account (``TOTP_ISSUER``)."""
+        return settings.TOTP_ISSUER
+
+    @property
     def reauth_max_age(self) -> timedelta:
         return timedelta(seconds=settings.ADMIN_REAUTH_MAX_AGE)
 

@@ -119,3 +119,15 @@ class VerificationKeyInvalid(ServiceError):
     status = 400
     code = "verification_key_invalid"
     detail = "This link is invalid, used or expired; ask for a new one."
+
+
+class PasskeyRefused(ServiceError):
+    status = 400
+    code = "passkey_refused"
+    detail = "The passkey's answer could not be verified; start again."
+
+
+class PasskeyNotFound(ServiceError):
+    status = 404
+    code = "not_found"
+    detail = "No such passkey."

@@ -14,16 +14,20 @@ back by the rollback. Each claim is a conditional ``UPDATE`` on the row's
 own columns: of parallel requests with one code, one wins, on one host or
 many (STYLE 7).
 
-A passkey (``webauthn``) is the next method: a class here, its name first
-in ``ORDER``.
+A passkey (``webauthn``) answers with a credential (the browser's
+``PublicKeyCredential`` as JSON) where the others answer with a code.
 """
 
 import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from accounts import codes, recovery, totp
-from accounts.models import RecoveryCode, TotpDevice, TwoFactorChallenge, User
+from django.utils import timezone
+
+from accounts import codes, passkeys, recovery, totp
+from accounts.conf import conf
+from accounts.models import RecoveryCode, TotpDevice, TwoFactorChallenge, User, WebAuthnCeremony, WebAuthnCredential
+from tokens import audit
 from authsvc import secretbox
 
 logger = logging.getLogger(__name__)
@@ -118,7 +122,66 @@ class RecoveryCodes(Method):
         )
 
 
-METHODS: dict[str, Method] = {method.name: method for method in (EmailCode(), AuthenticatorApp(), RecoveryCodes())}
+class Passkey(Method):
+    """
+    The user's passkeys and security keys (WebAuthn, ``accounts.passkeys``).
+    The answer must sign the challenge of this login (``webauthn_challenge``,
+    set by ``login/2fa/webauthn/begin``) or, outside a login, of the user's
+    open ``STEP_UP`` ceremony, which the check spends; with one of the
+    user's own credentials, whose counter then moves on by a conditional
+    UPDATE. A counter that went back is refused and audited.
+    """
+
+    name = WEBAUTHN
+    app_factor = True
+
+    def enrolled(self, user: User) -> bool:
+        return WebAuthnCredential.objects.filter(user=user).exists()
+
+    def check(self, user, answer, *, challenge, now) -> bool:
+        signed = passkeys.challenge_of(answer)
+        if signed is None:
+            return False
+        if challenge is not None:
+            if not challenge.webauthn_challenge or signed != challenge.webauthn_challenge:
+                return False
+        elif not spend_ceremony(signed, WebAuthnCeremony.Purpose.STEP_UP, user=user, now=now):
+            return False
+        key = WebAuthnCredential.objects.filter(user=user, credential_id=passkeys.credential_id_of(answer)).first()
+        return key is not None and accept_assertion(key, answer, challenge=signed, require_uv=False, now=now)
+
+
+def spend_ceremony(challenge: str, purpose: str, *, user: User | None, now) -> bool:
+    """Use the open ceremony of ``purpose`` (and ``user``) that sent ``challenge``, once: a conditional UPDATE."""
+    return bool(WebAuthnCeremony.objects.filter(challenge=challenge, purpose=purpose, user=user, used_at__isnull=True,
+                                                expires_at__gt=now).update(used_at=now))
+
+
+def accept_assertion(key: WebAuthnCredential, answer, *, challenge: str, require_uv: bool, now) -> bool:
+    """
+    Whether ``answer`` is ``key``'s signature of ``challenge``; if so its
+    counter moves on, by a conditional UPDATE on the counter it was checked
+    against (of two parallel uses, one wins). A counter that went back is
+    audited (a cloned authenticator, WebAuthn §6.1.1) and refused.
+    """
+    try:
+        count = passkeys.verify_assertion(answer, challenge=challenge, rp_id=conf.webauthn_rp_id,
+                                          origins=conf.webauthn_origins, public_key=bytes(key.public_key),
+                                          sign_count=key.sign_count, require_uv=require_uv)
+    except passkeys.CounterWentBack:
+        logger.warning("a passkey's signature counter went back", extra={"user_id": key.user_id})
+        audit.record_event(audit.Kind.PASSKEY_COUNTER_WENT_BACK, user_id=key.user_id, reason=f"{WEBAUTHN}: {key.pk}",
+                           actor="system")
+        return False
+    except passkeys.Refused:
+        return False
+    return bool(WebAuthnCredential.objects.filter(pk=key.pk, sign_count=key.sign_count)
+                .update(sign_count=count, last_used_at=now or timezone.now()))
+
+
+METHODS: dict[str, Method] = {
+    method.name: method for method in (Passkey(), EmailCode(), AuthenticatorApp(), RecoveryCodes())
+}
 
 
 def get(name: str) -> Method:
@@ -158,3 +221,16 @@ def method_for_answer(available: Sequence[str], answer: str) -> str:
     is_code = codes.is_well_formed_code(answer.strip())
     preference = (TOTP, EMAIL, RECOVERY) if is_code else (RECOVERY, TOTP, EMAIL)
     return next((name for name in preference if name in available), preference[0])
+
+
+def default_for(available: Sequence[str], answer) -> str:
+    """
+    The method an answer sent without one is for: the first of the user's
+    (DESIGN.md), but a passkey's answer is a credential, never a typed
+    code — a code goes to the first method that takes codes, so a client
+    that sends an app's code without ``method`` keeps working once the user
+    adds a passkey.
+    """
+    if isinstance(answer, str) and available[0] == WEBAUTHN:
+        return next((name for name in available if name != WEBAUTHN), available[0])
+    return available[0]

@@ -63,14 +63,28 @@ class TwoFactorPendingSerializer(serializers.Serializer):
     challenge = serializers.CharField(required=False, help_text="Body transport only.")
 
 
+def credential_field(**kwargs) -> serializers.JSONField:
+    return serializers.JSONField(
+        help_text="A passkey's answer: the PublicKeyCredential from navigator.credentials as JSON (its toJSON()).",
+        **kwargs)
+
+
 class TwoFactorLoginSerializer(serializers.Serializer):
-    code = serializers.CharField(max_length=32, help_text="The answer: a 6-digit code (email, totp) or a recovery code.")
+    code = serializers.CharField(max_length=32, required=False,
+                                 help_text="The answer: a 6-digit code (email, totp) or a recovery code.")
+    credential = credential_field(required=False)
     method = serializers.ChoiceField(choices=METHODS, required=False,
                                      help_text="Default: the first of the login answer's methods.")
     challenge = challenge_field()
     transport = transport_field()
     remember_device = serializers.BooleanField(
         default=False, help_text="Remember this browser or app: its next password logins skip the second factor.")
+
+    def validate(self, data):
+        """An answer: ``code``, or a passkey's ``credential`` (whether it suits the method is the login's to say)."""
+        if data.get("code") in (None, "") and data.get("credential") is None:
+            raise serializers.ValidationError({"code": ["This field is required."]})
+        return data
 
 
 class TwoFactorResendSerializer(serializers.Serializer):
@@ -105,10 +119,17 @@ class PasswordAndCodeSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=32, help_text="A code from the authenticator app, or a recovery code.")
 
 
+class PasskeySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
 class TwoFactorStatusSerializer(serializers.Serializer):
     methods = serializers.ListField(child=serializers.ChoiceField(choices=METHODS))
     recovery_codes_left = serializers.IntegerField()
-    webauthn = serializers.ListField(child=serializers.DictField(), help_text="Passkeys (none yet).")
+    webauthn = PasskeySerializer(many=True, help_text="The user's passkeys and security keys.")
 
 
 class TotpSetupSerializer(serializers.Serializer):
@@ -184,6 +205,7 @@ class AccountDeleteSerializer(serializers.Serializer):
                                      help_text="With an app factor: which one answers (default: the first).")
     code = serializers.CharField(max_length=32, required=False, allow_blank=True,
                                  help_text="With an app factor: its code, or a recovery code.")
+    credential = credential_field(required=False, allow_null=True)
 
 
 class AccountExportSerializer(serializers.Serializer):
@@ -198,3 +220,35 @@ class AccountExportSerializer(serializers.Serializer):
     events = serializers.ListField(child=serializers.DictField(), help_text="The audit trail of the user.")
     notices = serializers.ListField(child=serializers.DictField())
     email_links = serializers.ListField(child=serializers.DictField(), help_text="Links mailed: never their keys.")
+
+
+class WebAuthnOptionsSerializer(serializers.Serializer):
+    """WebAuthn options in the standard JSON form (PublicKeyCredential.parseCreationOptionsFromJSON / ...RequestOptions...)."""
+
+    publicKey = serializers.DictField()  # noqa: N815 (the standard's name)
+
+
+class PasskeyRegisterSerializer(serializers.Serializer):
+    credential = credential_field()
+    name = serializers.CharField(max_length=64, required=False, allow_blank=True,
+                                 help_text="What to call it (default: Passkey n).")
+
+
+class RegisteredPasskeySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    recovery_codes = serializers.ListField(child=serializers.CharField(),
+                                           help_text="Shown once: ten new codes if the user had none left, else empty.")
+
+
+class PasskeyNameSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+
+
+class PasskeyChallengeSerializer(serializers.Serializer):
+    challenge = challenge_field()
+
+
+class PasskeySignInSerializer(serializers.Serializer):
+    credential = credential_field()
+    transport = transport_field()

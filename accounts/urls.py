@@ -1,12 +1,15 @@
 from django.urls import path
 
-from accounts import factor_views, lifecycle_views, views
+from accounts import factor_views, lifecycle_views, passkey_views, views
 
 urlpatterns = [
     path("register/", views.RegisterView.as_view(), name="register"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("login/2fa/", views.TwoFactorLoginView.as_view(), name="login-2fa"),
     path("login/2fa/resend/", views.TwoFactorResendView.as_view(), name="login-2fa-resend"),
+    path("login/2fa/webauthn/begin/", passkey_views.LoginPasskeyBeginView.as_view(), name="login-2fa-webauthn-begin"),
+    path("login/passkey/begin/", passkey_views.PasswordlessBeginView.as_view(), name="login-passkey-begin"),
+    path("login/passkey/", passkey_views.PasswordlessView.as_view(), name="login-passkey"),
     path("me/", views.MeView.as_view(), name="me"),
     path("password/change/", views.PasswordChangeView.as_view(), name="password-change"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password-reset"),
@@ -23,5 +26,14 @@ urlpatterns = [
     path("2fa/totp/setup/", factor_views.TotpSetupView.as_view(), name="2fa-totp-setup"),
     path("2fa/totp/confirm/", factor_views.TotpConfirmView.as_view(), name="2fa-totp-confirm"),
     path("2fa/totp/disable/", factor_views.TotpDisableView.as_view(), name="2fa-totp-disable"),
+    path("2fa/webauthn/register/begin/", passkey_views.PasskeyRegisterBeginView.as_view(),
+         name="2fa-webauthn-register-begin"),
+    path("2fa/webauthn/register/finish/", passkey_views.PasskeyRegisterFinishView.as_view(),
+         name="2fa-webauthn-register-finish"),
+    path("2fa/webauthn/step-up/begin/", passkey_views.PasskeyStepUpBeginView.as_view(), name="2fa-webauthn-step-up"),
+    path("2fa/webauthn/<uuid:passkey_id>/rename/", passkey_views.PasskeyRenameView.as_view(),
+         name="2fa-webauthn-rename"),
+    path("2fa/webauthn/<uuid:passkey_id>/remove/", passkey_views.PasskeyRemoveView.as_view(),
+         name="2fa-webauthn-remove"),
     path("2fa/recovery-codes/", factor_views.RecoveryCodesView.as_view(), name="2fa-recovery-codes"),
 ]

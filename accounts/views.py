@@ -48,7 +48,7 @@ LOGIN_RESPONSES = {
 }
 
 
-def _challenge_secret(request, given: str | None) -> str:
+def challenge_secret(request, given: str | None) -> str:
     secret = given or request.COOKIES.get(CHALLENGE_COOKIE)
     if not secret:
         raise ChallengeMissing()
@@ -122,7 +122,8 @@ class LoginView(PublicAPIView):
 class TwoFactorLoginView(PublicAPIView):
     @extend_schema(
         summary="Log in, step two: the second factor",
-        description="`method` (default: the first the login answer listed) with its `code`. `remember_device`: "
+        description="`method` (default: the first the login answer listed) with its `code`, or a passkey's "
+                    "`credential` (options from login/2fa/webauthn/begin). `remember_device`: "
                     "the answer also sets the device cookie (or returns device_token, body transport). "
                     "Codes: invalid_code, method_unavailable (400), challenge_missing, challenge_invalid, challenge_expired (also a "
                     "challenge ended by a newer login: an account holds three by default), challenge_locked "
@@ -138,10 +139,12 @@ class TwoFactorLoginView(PublicAPIView):
         serializer = TwoFactorLoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        secret = _challenge_secret(request, data.get("challenge"))
+        secret = challenge_secret(request, data.get("challenge"))
         enforce_rate_limit(request, "two_factor_challenge", secret)
+        passkey = data.get("credential") is not None and data.get("method") in (None, "webauthn")
         issued = login.complete_two_factor_login(
-            challenge=secret, code=data["code"], method=data.get("method"), remember_device=data["remember_device"],
+            challenge=secret, code=data["credential"] if passkey else data.get("code", ""),
+            method=data.get("method") or ("webauthn" if passkey else None), remember_device=data["remember_device"],
             ip=client_ip(request), user_agent=user_agent(request),
         )
         response = token_response(issued, data["transport"])
@@ -163,7 +166,7 @@ class TwoFactorResendView(PublicAPIView):
         enforce_ip_rate_limit(request, "resend_ip")
         serializer = TwoFactorResendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        challenges.resend_two_factor_code(challenge=_challenge_secret(request, serializer.validated_data.get("challenge")))
+        challenges.resend_two_factor_code(challenge=challenge_secret(request, serializer.validated_data.get("challenge")))
         return Response(status=status.HTTP_202_ACCEPTED)
 
 

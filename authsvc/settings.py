@@ -26,6 +26,7 @@ from authsvc.settings_api import *  # noqa: F403
 from authsvc.settings_celery import *  # noqa: F403
 from authsvc.settings_database import database_config
 from authsvc.settings_factors import *  # noqa: F403
+from authsvc.settings_factors import webauthn_origins, webauthn_rp_id
 from authsvc.settings_keys import *  # noqa: F403
 from authsvc.settings_lifecycle import *  # noqa: F403
 from authsvc.settings_logging import logging_config
@@ -57,6 +58,9 @@ SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
+# Passkeys' relying party and exact origins (authsvc/settings_factors.py).
+WEBAUTHN_RP_ID = env.str("WEBAUTHN_RP_ID", default=webauthn_rp_id(ALLOWED_HOSTS))
+WEBAUTHN_ORIGINS = env.list("WEBAUTHN_ORIGINS", default=webauthn_origins(WEBAUTHN_RP_ID, debug=DEBUG))
 
 INSTALLED_APPS = [
     # Django's admin on our own site: behind the API's door (accounts/admin_site.py).
@@ -180,11 +184,8 @@ ADMIN_REAUTH_MAX_AGE = env.int("ADMIN_REAUTH_MAX_AGE", default=600)
 TWO_FACTOR_RESEND_COOLDOWN = env.int("TWO_FACTOR_RESEND_COOLDOWN", default=30)
 # Open challenges (valid codes) one account may hold; a new login ends the oldest.
 TWO_FACTOR_MAX_OPEN_CHALLENGES = env.int("TWO_FACTOR_MAX_OPEN_CHALLENGES", default=3)
-# Where the password-reset email points: a page of the front end that posts
-# uid, token and the new password to /api/auth/password/reset/confirm/.
-PASSWORD_RESET_URL = env.str(
-    "PASSWORD_RESET_URL", default="http://127.0.0.1:8000/#/password-reset?uid={uid}&token={token}"
-)
+# Where the password-reset email points: a front-end page posting to password/reset/confirm/.
+PASSWORD_RESET_URL = env.str("PASSWORD_RESET_URL", default="http://127.0.0.1:8000/#/password-reset?uid={uid}&token={token}")
 
 # Auth cookies, read when used through tokens.conf. COOKIE_SECURE unset (None)
 # means "Secure unless DEBUG": tokens.conf.secure_unless_debug, the one rule,

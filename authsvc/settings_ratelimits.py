@@ -31,6 +31,8 @@ RATE_LIMITS = {
     "verify_resend_ip": env.str("RATELIMIT_VERIFY_RESEND_IP", default="10/h"),
     "email_link_ip": env.str("RATELIMIT_EMAIL_LINK_IP", default="30/m"),
     "export_user": env.str("RATELIMIT_EXPORT_USER", default="10/h"),
+    # Passwordless sign-in (login/passkey/begin and login/passkey), per client network.
+    "passkey_ip": env.str("RATELIMIT_PASSKEY_IP", default="30/m"),
     # Per-account budgets of the emailed second factor: wrong answers across
     # all challenges (spent: every open challenge ends, no new one until the
     # window is over, the owner is mailed), and code emails, logins and

@@ -101,7 +101,8 @@ def auth_routes() -> dict[str, set[str]]:
 
 
 # POST endpoints that take no input at all.
-BODYLESS = {("/api/auth/logout/all/", "post")}
+BODYLESS = {("/api/auth/logout/all/", "post"), ("/api/auth/login/passkey/begin/", "post"),
+            ("/api/auth/2fa/webauthn/step-up/begin/", "post")}
 
 
 def resolve(document: dict, schema: dict) -> dict:

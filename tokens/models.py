@@ -148,9 +148,8 @@ class RefreshToken(models.Model):
 
 class AuthEvent(models.Model):
     """
-    The audit trail: who logged in or failed to, which codes were wrong, which
-    session was revoked by whom, where a stolen refresh token was replayed.
-    Never a password, code, challenge secret or token.
+    The audit trail: who logged in or failed to, which codes were wrong, which session was revoked by
+    whom, where a stolen refresh token was replayed. Never a password, code, challenge secret or token.
     """
 
     class Kind(models.TextChoices):
@@ -168,6 +167,7 @@ class AuthEvent(models.Model):
         FACTOR_ADDED = "factor_added", "Second factor added"
         FACTOR_REMOVED = "factor_removed", "Second factor removed"
         RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
+        PASSKEY_COUNTER_WENT_BACK = "passkey_counter_went_back", "Passkey counter went back (cloned?)"
         DEVICE_REMEMBERED = "device_remembered", "Device remembered"
         DEVICE_FORGOTTEN = "device_forgotten", "Device forgotten"
         # A wrong service credential (introspection, feed, metrics); ``reason`` names the door.

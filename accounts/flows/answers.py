@@ -5,6 +5,8 @@ as a login's, the same audit event, and the same single use.
 """
 
 import contextlib
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +16,8 @@ from accounts.errors import InvalidCode
 from accounts.flows import recovery_codes
 from accounts.models import User
 from tokens import audit
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -32,20 +36,21 @@ def audited_answer(user: User, step: str, *, ip: str | None, user_agent: str, vi
         raise
 
 
-@contextlib.contextmanager
-def answered(user: User, *, method: str, code: str, step: str, ip: str | None, user_agent: str,
-             via: str = audit.Via.API):
+def answered(user: User, *, method: str, code, step: str, then: Callable[[], T], ip: str | None, user_agent: str,
+             via: str = audit.Via.API) -> T:
     """
-    Run the block only after a right ``code`` of ``method``, in one
-    transaction with the check: a single-use answer is spent only if the
-    block commits. A wrong one spends the account's budget of wrong answers,
-    is audited, and is ``InvalidCode``.
+    ``then()``'s result, run only after a right ``code`` of ``method`` and
+    in one transaction with the check: a single-use answer is spent only if
+    ``then`` commits. A wrong one spends the account's budget of wrong
+    answers, is audited, and is ``InvalidCode`` — raised after the check's
+    transaction has committed what a refusal leaves behind (a passkey
+    ceremony spent, a cloned key's audit event).
     """
     now = timezone.now()
     with budgets.spending_wrong_answer(user.pk), audited_answer(user, step, ip=ip, user_agent=user_agent, via=via):
         with transaction.atomic():
-            if not methods.get(method).check(user, code, challenge=None, now=now):
-                raise InvalidCode(method=method)
-            if method == methods.RECOVERY:
-                recovery_codes.recovery_code_used(user, ip=ip, user_agent=user_agent, via=via)
-            yield
+            if methods.get(method).check(user, code, challenge=None, now=now):
+                if method == methods.RECOVERY:
+                    recovery_codes.recovery_code_used(user, ip=ip, user_agent=user_agent, via=via)
+                return then()
+        raise InvalidCode(method=method)

@@ -59,24 +59,26 @@ def _forget_address_in_admin_log(user: User) -> int:
         object_repr=f"user {user.pk} (deleted)")
 
 
-def delete_own_account(*, user: User, password: str, method: str | None = None, code: str = "",
+def delete_own_account(*, user: User, password: str, method: str | None = None, code: str = "", credential=None,
                        ip: str | None = None, user_agent: str = "") -> int:
     """
     The user deletes their account: the password (400 ``invalid_password``),
     and where they have an app factor its answer too — ``method`` (default:
-    their first) and ``code``, 401 ``invalid_code`` when missing or wrong,
-    spending the account's budget of wrong answers as at login. Someone
-    holding a session and the password alone cannot delete it.
+    as at ``login/2fa``) with ``code``, or a passkey's ``credential`` (its
+    options from ``2fa/webauthn/step-up/begin``); 401 ``invalid_code`` when
+    missing or wrong, spending the account's budget of wrong answers as at
+    login. Someone holding a session and the password alone cannot delete it.
     """
     confirm_password(user, password)
     if not methods.has_app_factor(user):
         return delete_account(user, ip=ip, user_agent=user_agent)
     available = [name for name in methods.methods_for(user) if name != methods.EMAIL]
-    method = method or available[0]
-    if method not in available or not code:
+    answer = credential if credential is not None and method in (None, methods.WEBAUTHN) else code
+    method = method or methods.default_for(available, answer)
+    if method not in available or not answer:
         raise InvalidCode(method=method)
-    with answered(user, method=method, code=code, step="delete", ip=ip, user_agent=user_agent):
-        return delete_account(user, ip=ip, user_agent=user_agent)
+    return answered(user, method=method, code=answer, step="delete", ip=ip, user_agent=user_agent,
+                    then=lambda: delete_account(user, ip=ip, user_agent=user_agent))
 
 
 def delete_account_by_staff(*, user: User, by: str, signed_in_at: datetime | None, ip: str | None = None,

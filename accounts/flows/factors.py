@@ -15,6 +15,7 @@ from accounts.conf import TwoFactorMode, conf
 from accounts.errors import TwoFactorEnforced, TwoFactorUnavailable
 from accounts.flows import notices
 from accounts.flows.credentials import confirm_password, require_recent_sign_in
+from accounts.flows.passkeys import remove_passkeys, user_passkeys
 from accounts.flows.totp import remove_totp
 from accounts.models import RecoveryCode, User
 from tokens import audit, devices
@@ -32,7 +33,7 @@ class FactorStatus:
 def factor_status(user: User) -> FactorStatus:
     """What ``GET 2fa`` shows: the methods a login of this user can finish with (in DESIGN's order), codes left."""
     return FactorStatus(methods=methods.methods_for(user), recovery_codes_left=methods.recovery_codes_left(user),
-                        webauthn=[])
+                        webauthn=list(user_passkeys(user)))
 
 
 def set_two_factor(*, user: User, password: str, enabled: bool, ip: str | None = None,
@@ -86,6 +87,8 @@ def remove_factor(*, user: User, method: str, by: str, signed_in_at: datetime | 
     with transaction.atomic():
         if method == methods.TOTP:
             return remove_totp(user, actor=by, ip=ip, user_agent=user_agent, via=via)
+        if method == methods.WEBAUTHN:
+            return bool(remove_passkeys(user, actor=by, ip=ip, user_agent=user_agent, via=via))
         removed, _ = RecoveryCode.objects.filter(user=user).delete()
         if removed:
             audit.record_event(audit.Kind.FACTOR_REMOVED, user_id=user.pk, email=user.email, ip=ip,

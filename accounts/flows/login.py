@@ -10,13 +10,14 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import budgets, methods, store
+from accounts import budgets, methods, passkeys, store
 from accounts.conf import TwoFactorMode, conf
 from accounts.errors import ChallengeInvalid, ChallengeUsed, InvalidCode, InvalidCredentials, MethodUnavailable
 from accounts.flows import challenges, notices, recovery_codes, verification
+from accounts.flows import passkeys as passkey_flows
 from accounts.flows.challenges import TwoFactorPending
 from accounts.flows.credentials import check_credentials
-from accounts.models import TwoFactorChallenge, User, normalize_email
+from accounts.models import TwoFactorChallenge, User, WebAuthnCeremony, WebAuthnCredential, normalize_email
 from authsvc.metrics import LOGINS, SECOND_FACTORS
 from tokens import audit, devices
 from tokens.services import IssuedTokens, issue_session
@@ -114,7 +115,7 @@ def complete_two_factor_login(*, challenge: str, code: str, method: str | None =
     if not user.is_active:
         raise ChallengeInvalid()
     available = methods.methods_for(user)
-    name = method or available[0]
+    name = method or methods.default_for(available, code)
     if name not in available:
         raise MethodUnavailable()
     if name != methods.EMAIL:
@@ -151,6 +152,71 @@ def complete_two_factor_login(*, challenge: str, code: str, method: str | None =
     budgets.give_back(reserved)
     SECOND_FACTORS.labels(method=name, outcome="succeeded").inc()
     return issued
+
+
+def begin_login_assertion(*, challenge: str) -> dict:
+    """
+    The request options for a pending login's passkey step: a new WebAuthn
+    challenge on the login's own challenge (the answer goes to ``login/2fa``
+    with ``method: webauthn``), the user's credentials allowed.
+    """
+    pending = challenges.pending_challenge(challenge)
+    refused = challenges.refusal(pending, timezone.now())
+    if refused is not None:
+        raise refused
+    if methods.WEBAUTHN not in methods.methods_for(pending.user):
+        raise MethodUnavailable()
+    signed = passkeys.new_challenge()
+    if not TwoFactorChallenge.objects.taking_codes(timezone.now()).filter(pk=pending.pk).update(webauthn_challenge=signed):
+        raise ChallengeInvalid()
+    return passkey_flows.request_options(pending.user, signed, require_uv=False)
+
+
+def sign_in_with_passkey(*, credential, ip: str | None, user_agent: str, via: str = audit.Via.API) -> IssuedTokens:
+    """
+    Passwordless sign-in (``login/passkey``): a discoverable passkey whose
+    assertion signs an open ``SIGN_IN`` ceremony's challenge (spent once),
+    with user verification — the passkey is then both factors. Its account
+    must be active; the account's budget of wrong answers applies as at
+    ``login/2fa`` (an account paused by wrong codes is paused here too), a
+    refusal is 401 ``invalid_code`` and audited, and the session starts as
+    any login's does (audit event, new sign-in alert). Under mandatory
+    verification an unverified address is refused after the passkey.
+    """
+    signed = passkeys.challenge_of(credential)
+    key = (WebAuthnCredential.objects.select_related("user")
+           .filter(credential_id=passkeys.credential_id_of(credential) or "").first())
+    if signed is None or key is None or not key.user.is_active or not _handle_matches(credential, key):
+        audit.record_event(audit.Kind.LOGIN_FAILED, user_id=key.user_id if key else None, ip=ip, user_agent=user_agent,
+                           reason=f"{methods.WEBAUTHN}: unknown passkey", actor="user", via=via)
+        LOGINS.labels(outcome="failed").inc()
+        raise InvalidCode(method=methods.WEBAUTHN)
+    user, now = key.user, timezone.now()
+    try:
+        with budgets.spending_wrong_answer(user.pk):
+            # A refusal commits what it leaves behind (the ceremony spent, a cloned key's audit event).
+            with transaction.atomic():
+                right = (methods.spend_ceremony(signed, WebAuthnCeremony.Purpose.SIGN_IN, user=None, now=now)
+                         and methods.accept_assertion(key, credential, challenge=signed, require_uv=True, now=now))
+                if right:
+                    verification.refuse_unverified(user, ip=ip, user_agent=user_agent, via=via)
+                    issued = start_session(user, ip=ip, user_agent=user_agent, reason="passkey", via=via)
+            if not right:
+                raise InvalidCode(method=methods.WEBAUTHN)
+    except InvalidCode:
+        audit.record_event(audit.Kind.LOGIN_FAILED, user_id=user.pk, email=user.email, ip=ip, user_agent=user_agent,
+                           reason=f"{methods.WEBAUTHN}: refused", actor="user", via=via)
+        LOGINS.labels(outcome="failed").inc()
+        SECOND_FACTORS.labels(method=methods.WEBAUTHN, outcome="failed").inc()
+        raise
+    SECOND_FACTORS.labels(method=methods.WEBAUTHN, outcome="succeeded").inc()
+    return issued
+
+
+def _handle_matches(credential, key: WebAuthnCredential) -> bool:
+    """A discoverable credential returns the user handle it was made for: it must be this key's account's."""
+    handle = passkeys.user_handle_of(credential)
+    return handle is None or handle == key.user_handle
 
 
 def _finish(pending: TwoFactorChallenge, *, now, method: str, remember_device: bool, ip: str | None,

@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import methods, recovery
+from accounts.conf import TwoFactorMode, conf
 from accounts.flows import notices
 from accounts.flows.credentials import confirm_password, require_factors_available
 from accounts.models import RecoveryCode, User
@@ -43,3 +44,22 @@ def recovery_code_used(user: User, *, ip: str | None, user_agent: str, via: str)
     audit.record_event(audit.Kind.RECOVERY_CODE_USED, user_id=user.pk, email=user.email, ip=ip,
                        user_agent=user_agent, reason=f"{left} left", actor="user", via=via)
     notices.factor_changed(user, method=methods.RECOVERY, change="used", detail=f"{left} left")
+
+
+def app_factor_added(user: User, *, method: str, ip: str | None, user_agent: str) -> list[str]:
+    """
+    An app factor (an authenticator app, a passkey) is the user's now: under
+    ``AUTH_2FA=optional`` the second factor is switched on (removing the
+    factor later brings the emailed code back, DESIGN.md), the change is
+    audited and noticed, and the user gets ten recovery codes if they had
+    none left — returned, to show once (else an empty list). Call it in the
+    transaction that added the factor.
+    """
+    if conf.two_factor_mode == TwoFactorMode.OPTIONAL and not user.two_factor_enabled:
+        user.two_factor_enabled = True
+        user.save(update_fields=["two_factor_enabled"])
+    codes = [] if methods.recovery_codes_left(user) else replace_codes(user)
+    audit.record_event(audit.Kind.FACTOR_ADDED, user_id=user.pk, email=user.email, ip=ip, user_agent=user_agent,
+                       reason=method, actor="user", via=audit.Via.API)
+    notices.factor_changed(user, method=method, change="added")
+    return codes

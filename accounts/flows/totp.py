@@ -10,7 +10,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import budgets, methods, totp
-from accounts.conf import TwoFactorMode, conf
 from accounts.errors import FactorExists, FactorMissing, InvalidCode
 from accounts.flows import notices, recovery_codes
 from accounts.flows.answers import answered, audited_answer
@@ -67,15 +66,7 @@ def confirm_totp(*, user: User, code: str, ip: str | None = None, user_agent: st
             if not methods.accept_totp_code(device, code, now=now):
                 raise InvalidCode(method=methods.TOTP)
             TotpDevice.objects.filter(pk=device.pk).update(confirmed_at=now)
-            if conf.two_factor_mode == TwoFactorMode.OPTIONAL and not user.two_factor_enabled:
-                # A second factor chosen: removing the app later brings the emailed code back (DESIGN.md).
-                user.two_factor_enabled = True
-                user.save(update_fields=["two_factor_enabled"])
-            codes = [] if methods.recovery_codes_left(user) else recovery_codes.replace_codes(user)
-            audit.record_event(audit.Kind.FACTOR_ADDED, user_id=user.pk, email=user.email, ip=ip,
-                               user_agent=user_agent, reason=methods.TOTP, actor="user", via=audit.Via.API)
-            notices.factor_changed(user, method=methods.TOTP, change="added")
-    return codes
+            return recovery_codes.app_factor_added(user, method=methods.TOTP, ip=ip, user_agent=user_agent)
 
 
 def disable_totp(*, user: User, password: str, code: str, ip: str | None = None, user_agent: str = "") -> None:
@@ -89,8 +80,8 @@ def disable_totp(*, user: User, password: str, code: str, ip: str | None = None,
     if not methods.get(methods.TOTP).enrolled(user):
         raise FactorMissing()
     method = methods.method_for_answer((methods.TOTP, methods.RECOVERY), code)
-    with answered(user, method=method, code=code, step="disable", ip=ip, user_agent=user_agent):
-        remove_totp(user, actor="user", ip=ip, user_agent=user_agent, via=audit.Via.API)
+    answered(user, method=method, code=code, step="disable", ip=ip, user_agent=user_agent,
+             then=lambda: remove_totp(user, actor="user", ip=ip, user_agent=user_agent, via=audit.Via.API))
 
 
 def remove_totp(user: User, *, actor: str, ip: str | None, user_agent: str, via: str) -> bool:
