@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts import methods
 from accounts.flows import notices
-from accounts.models import EmailLink, Notice, RecoveryCode, TotpDevice, User
+from accounts.models import EmailLink, Notice, RecoveryCode, TotpDevice, User, WebAuthnCredential
 from tokens import audit
 from tokens.models import AuthEvent, Session, TrustedDevice
 
@@ -46,11 +46,14 @@ def export_account(user: User, *, ip: str | None = None, user_agent: str = "") -
 
 
 def _factors(user: User) -> list[dict]:
-    """Each second factor by name and dates: never its secret, hash or code."""
+    """Each second factor by name and dates: never its secret, hash, code, key or counter."""
     factors = [{"method": methods.EMAIL, "enabled": user.two_factor_enabled and not methods.has_app_factor(user)}]
     device = TotpDevice.objects.filter(user=user).values("created_at", "confirmed_at", "last_used_at").first()
     if device is not None:
         factors.append({"method": methods.TOTP, **device})
+    for key in WebAuthnCredential.objects.filter(user=user).order_by("created_at").values(
+            "id", "name", "created_at", "last_used_at", "backed_up", "aaguid"):
+        factors.append({"method": methods.WEBAUTHN, **key})
     recovery = list(RecoveryCode.objects.filter(user=user).order_by("created_at", "pk").values("created_at", "used_at"))
     if recovery:
         factors.append({"method": methods.RECOVERY, "codes": recovery})
