@@ -36,7 +36,8 @@ UNLIMITED = {
     f"RATELIMIT_{name}": "1000000/m"
     for name in ("LOGIN_EMAIL_IP", "LOGIN_EMAIL", "LOGIN_IP", "2FA_IP", "2FA_CHALLENGE", "RESEND_IP",
                  "RESET_EMAIL", "RESET_IP", "REGISTER_IP", "PASSWORD_CHECK_USER", "2FA_ACCOUNT_FAILURES",
-                 "2FA_ACCOUNT_EMAILS", "SERVICE_CREDENTIALS_IP", "VERIFY_RESEND_IP", "EMAIL_LINK_IP", "EXPORT_USER")
+                 "2FA_ACCOUNT_EMAILS", "SERVICE_CREDENTIALS_IP", "VERIFY_RESEND_IP", "EMAIL_LINK_IP", "EXPORT_USER",
+                 "PASSKEY_IP")
 }
 
 # schemathesis.toml for the run. What it relaxes, it relaxes for a reason
@@ -79,9 +80,11 @@ warnings = false
 # email), an email already taken (email_taken), a wrong current password
 # (invalid_password), a reset link that is not one (reset_token_invalid), an
 # authenticator app already set up or not set up at all (factor_exists,
-# factor_missing), an email link's key that is not one (verification_key_invalid).
+# factor_missing), an email link's key that is not one (verification_key_invalid),
+# a passkey's answer that does not verify (passkey_refused), no passkey to ask for
+# (method_unavailable).
 [[operations]]
-include-path-regex = "^/api/auth/(register|password/change|password/reset/confirm|2fa/enable|2fa/disable|2fa/totp/(setup|confirm|disable)|2fa/recovery-codes|email/(verify|change|change/confirm)|account/delete)/$"
+include-path-regex = "^/api/auth/(register|password/change|password/reset/confirm|2fa/enable|2fa/disable|2fa/totp/(setup|confirm|disable)|2fa/recovery-codes|email/(verify|change|change/confirm)|account/delete|2fa/webauthn/(register/begin|register/finish|step-up/begin))/$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429", "5xx"]
 
 # revocations/ takes an opaque cursor: which strings of its documented form
