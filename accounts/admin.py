@@ -15,6 +15,7 @@ from accounts.conf import TwoFactorMode, conf
 from accounts.flows import factors
 from accounts.flows.credentials import credentials_changed, require_recent_sign_in
 from accounts.flows.deletion import delete_account_by_staff
+from accounts.flows.passkeys import user_passkeys
 from accounts.errors import ReauthenticationRequired
 from accounts.models import TotpDevice, TwoFactorChallenge, User
 from authsvc.net import client_ip, user_agent
@@ -33,16 +34,16 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Security", {"fields": ("two_factor_enabled", "second_factors", "recovery_codes_left", "authenticator_app",
-                                 "remembered_devices", "sessions_link")}),
+                                 "passkeys", "remembered_devices", "sessions_link")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     readonly_fields = ["last_login", "date_joined", "second_factors", "recovery_codes_left", "authenticator_app",
-                       "remembered_devices", "sessions_link"]
+                       "passkeys", "remembered_devices", "sessions_link"]
     inlines = [UserSessionInline]
-    actions = ["revoke_all_sessions", "disable_two_factor", "remove_authenticator_app", "remove_recovery_codes",
-               "forget_remembered_devices"]
+    actions = ["revoke_all_sessions", "disable_two_factor", "remove_authenticator_app", "remove_passkeys",
+               "remove_recovery_codes", "forget_remembered_devices"]
 
     # --- credentials changed through the admin: the one rule (accounts.flows.credentials.credentials_changed) ---
 
@@ -132,6 +133,20 @@ class UserAdmin(DjangoUserAdmin):
             return f"set up {display_for_value(app.created_at, '-')}, not confirmed: no login asks for it"
         return f"confirmed {display_for_value(app.confirmed_at, '-')}"
 
+    @admin.display(description="passkeys")
+    def passkeys(self, user: User) -> str:
+        """The user's passkeys and security keys by name, oldest first (never a key or a counter)."""
+        keys = list(user_passkeys(user)) if user.pk is not None else []
+        if not keys:
+            return "-"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((key["name"], display_for_value(key["created_at"], "-"), display_for_value(key["last_used_at"], "never"))
+             for key in keys),
+        )
+        return format_html("<table><thead><tr><th>name</th><th>created</th><th>last used</th></tr></thead>"
+                           "<tbody>{}</tbody></table>", rows)
+
     @admin.display(description="remembered devices")
     def remembered_devices(self, user: User) -> str:
         """The devices that skip this user's second factor (never their tokens' hashes), newest first."""
@@ -204,6 +219,10 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Remove authenticator app", permissions=["change"])
     def remove_authenticator_app(self, request, queryset):
         self._remove_factor(request, queryset, methods.TOTP, "Authenticator app")
+
+    @admin.action(description="Remove passkeys", permissions=["change"])
+    def remove_passkeys(self, request, queryset):
+        self._remove_factor(request, queryset, methods.WEBAUTHN, "Passkeys")
 
     @admin.action(description="Remove recovery codes", permissions=["change"])
     def remove_recovery_codes(self, request, queryset):

@@ -7,8 +7,9 @@ sessions and switches off anyone's second factor. Here staff sign in through
 the login service the API uses (``accounts.flows.login.login`` with
 ``staff=True``, then ``complete_two_factor_login``), under the API's rate
 limits on the same counters, with the same audit events marked ``via:
-admin``: email + password, then their second factor unless ``AUTH_2FA=off``
-or the browser is one they asked to be remembered (``accounts.admin_factors``).
+admin``: email + password, then their second factor (``accounts.admin_second_step``:
+a code, or a passkey) unless ``AUTH_2FA=off`` or the browser is one they asked
+to be remembered (``accounts.admin_factors``).
 
 A finished sign-in starts a ``tokens.Session`` like any login (its JWTs are
 not used) and binds the Django session to it. An admin page is served only
@@ -29,26 +30,18 @@ from django.db import transaction
 from django.forms import Form
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import admin_factors, methods
-from accounts.admin_forms import CodeForm, PasswordForm
+from accounts import admin_factors
+from accounts.admin_forms import PasswordForm
+from accounts.admin_second_step import CHALLENGE_KEY, VIA, SecondStep
 from accounts.admin_session import REAUTH_PARAM, SESSION_ID_KEY, signed_in_at
-from accounts.errors import (
-    ChallengeExpired,
-    ChallengeInvalid,
-    ChallengeLocked,
-    ChallengeUsed,
-    EmailUnverified,
-    InvalidCode,
-    InvalidCredentials,
-    MethodUnavailable,
-)
+from accounts.errors import EmailUnverified, InvalidCredentials
 from accounts.flows import challenges, login
 from accounts.flows.credentials import credentials_changed
 from accounts.limits import enforce_login_email_limits
@@ -56,32 +49,22 @@ from authsvc.errors import ServiceError, TooManyRequests, Unavailable
 from authsvc.exceptions import describe_error
 from authsvc.net import client_ip, user_agent
 from authsvc.ratelimits import enforce_ip_rate_limit, enforce_rate_limit
-from tokens.models import AuthEvent, Session
+from tokens.models import Session
 from tokens.services import revoke_session
 
 logger = logging.getLogger(__name__)
 
-VIA = AuthEvent.Via.ADMIN
-# In the server-side Django session only: the pending login's challenge
-# secret never reaches the browser, so a page, a URL or a form field cannot
-# leak it; the browser holds nothing but its session cookie.
-CHALLENGE_KEY = "authsvc_admin_challenge"
 
-# What ends a pending admin login: it starts again at the password.
-_CHALLENGE_OVER = (ChallengeInvalid, ChallengeExpired, ChallengeLocked, ChallengeUsed)
-
-
-class AdminSite(admin.AdminSite):
+class AdminSite(SecondStep, admin.AdminSite):
     """``admin.site`` (installed by ``authsvc.apps.AdminConfig``): Django's admin behind authsvc's login."""
 
     login_template = "admin/authsvc/login.html"
-    two_factor_template = "admin/authsvc/two_factor.html"
 
     def has_permission(self, request) -> bool:
         return super().has_permission(request) and signed_in_at(request) is not None
 
     def get_urls(self):
-        return [path("login/code/", self.login_two_factor, name="login_two_factor"), *super().get_urls()]
+        return [*self.second_step_urls(), *super().get_urls()]
 
     # --- step one: email and password ---------------------------------------------------------
 
@@ -122,58 +105,6 @@ class AdminSite(admin.AdminSite):
             admin_factors.keep_methods(request, result.methods)
             return self._redirect_keeping_next(request, "admin:login_two_factor")
         return self._signed_in(request, result)
-
-    # --- step two: the second factor ------------------------------------------------------------
-
-    @method_decorator(sensitive_post_parameters("code"))
-    @method_decorator(csrf_protect)
-    @method_decorator(never_cache)
-    def login_two_factor(self, request):
-        challenge = request.session.get(CHALLENGE_KEY)
-        if not challenge:
-            return self._start_over(request, None)
-        available = admin_factors.pending_methods(request)
-        resend = request.method == "POST" and "resend" in request.POST
-        form = CodeForm(request.POST if request.method == "POST" and not resend else None, methods=available)
-        context = {"methods": available}
-        if request.method == "POST":
-            try:
-                done = (self._resend(request, challenge) if resend
-                        else self._check_code(request, form, challenge, available))
-            except _CHALLENGE_OVER as over:
-                return self._start_over(request, over.detail)
-            except (TooManyRequests, Unavailable, MethodUnavailable, EmailUnverified) as refused:
-                return self._refused(request, self.two_factor_template, form, refused, extra_context=context)
-            if done is not None:
-                return done
-        return self._page(request, self.two_factor_template, form, extra_context=context)
-
-    def _check_code(self, request, form: CodeForm, challenge: str, available: list[str]) -> HttpResponseRedirect | None:
-        """The API's login/2fa view, for a form: the method is read from the answer (one field takes them all)."""
-        ip = client_ip(request)
-        enforce_ip_rate_limit(request, "two_factor_ip")
-        if not form.is_valid():
-            return None
-        enforce_rate_limit(request, "two_factor_challenge", challenge)
-        answer = form.cleaned_data["code"]
-        try:
-            issued = login.complete_two_factor_login(
-                challenge=challenge, code=answer, method=methods.method_for_answer(available, answer),
-                remember_device=form.cleaned_data["remember_device"], ip=ip, user_agent=user_agent(request), via=VIA,
-            )
-        except InvalidCode as wrong:
-            form.add_error("code", wrong.detail)
-            return None
-        response = self._signed_in(request, issued)
-        admin_factors.remember_browser(response, issued, path=reverse("admin:index", current_app=self.name))
-        return response
-
-    def _resend(self, request, challenge: str) -> HttpResponseRedirect:
-        """The API's login/2fa/resend view, for a button."""
-        enforce_ip_rate_limit(request, "resend_ip")
-        challenges.resend_two_factor_code(challenge=challenge)
-        messages.info(request, "A new code is on its way; the previous one no longer works.")
-        return HttpResponseRedirect(request.get_full_path())
 
     # --- signed in, signed out --------------------------------------------------------------------
 
@@ -275,13 +206,6 @@ class AdminSite(admin.AdminSite):
                            describe_error(refused.__cause__), extra={"status_code": 503})
             response._has_been_logged = True
         return response
-
-    def _start_over(self, request, why: str | None) -> HttpResponseRedirect:
-        request.session.pop(CHALLENGE_KEY, None)
-        admin_factors.forget_methods(request)
-        if why:
-            messages.error(request, why)
-        return self._redirect_keeping_next(request, "admin:login")
 
     def _redirect_keeping_next(self, request, url_name: str) -> HttpResponseRedirect:
         url = reverse(url_name, current_app=self.name)

@@ -198,11 +198,11 @@ def sign_in_with_passkey(*, credential, ip: str | None, user_agent: str, via: st
             with transaction.atomic():
                 right = (methods.spend_ceremony(signed, WebAuthnCeremony.Purpose.SIGN_IN, user=None, now=now)
                          and methods.accept_assertion(key, credential, challenge=signed, require_uv=True, now=now))
-                if right:
-                    verification.refuse_unverified(user, ip=ip, user_agent=user_agent, via=via)
-                    issued = start_session(user, ip=ip, user_agent=user_agent, reason="passkey", via=via)
             if not right:
                 raise InvalidCode(method=methods.WEBAUTHN)
+        # The passkey is spent either way; an unverified address stops here, as after a right password.
+        verification.refuse_unverified(user, ip=ip, user_agent=user_agent, via=via)
+        issued = start_session(user, ip=ip, user_agent=user_agent, reason="passkey", via=via)
     except InvalidCode:
         audit.record_event(audit.Kind.LOGIN_FAILED, user_id=user.pk, email=user.email, ip=ip, user_agent=user_agent,
                            reason=f"{methods.WEBAUTHN}: refused", actor="user", via=via)
