@@ -7,9 +7,11 @@
  *   await auth.register(email, password);   // a new account; sign in next
  *   const step = await auth.login(email, password);   // {status: "signed_in"} or {status: "code_required", methods, expiresIn}
  *   if (step.status === "code_required") {
- *     // methods: what this user can finish with, best first ("totp", "email", then "recovery").
- *     await auth.submitCode(codeFromTheAppOrEmail, {method: step.methods[0], rememberDevice: rememberMe});
+ *     // methods: what this user can finish with, best first ("webauthn", "totp", "email", then "recovery").
+ *     if (step.methods[0] === "webauthn") await auth.submitPasskey({rememberDevice: rememberMe});
+ *     else await auth.submitCode(codeFromTheAppOrEmail, {method: step.methods[0], rememberDevice: rememberMe});
  *   }
+ *   await auth.loginWithPasskey();   // or no password at all: a passkey alone signs in
  *   const user = await auth.me();
  *   const response = await auth.api("/api/orders/", {method: "POST", json: {item: 42}});
  *
@@ -39,14 +41,24 @@
  * Second factors, once signed in: twoFactorStatus(), setupTotp(password) →
  * show its QR code (`qrImageUrl`, for an <img>) and secret, confirmTotp(code)
  * → the recovery codes, to show once; regenerateRecoveryCodes(password),
- * disableTotp(password, code). Remembered browsers: devices(), forgetDevice(id).
+ * disableTotp(password, code). Passkeys and security keys (WebAuthn):
+ * registerPasskey({password, name}) → {id, name, recoveryCodes}, passkeys(),
+ * renamePasskey(id, name), removePasskey(id, {password}); they sign in as the
+ * second step (submitPasskey) or alone (loginWithPasskey). The options
+ * authsvc sends are decoded by the browser's PublicKeyCredential.parse…FromJSON
+ * where it has them (else by this module), and the answer is the credential's
+ * toJSON(). A ceremony the browser does not finish (the user cancels, no
+ * authenticator, no WebAuthn) rejects with a PasskeyError: an AuthError with
+ * status 0 and a "passkey_…" code; nothing was sent to authsvc.
+ * Remembered browsers: devices(), forgetDevice(id).
  * Without a session: register(), requestPasswordReset(email) and, from the
  * emailed link, confirmPasswordReset(uid, token, newPassword).
  *
  * The account's life: verifyEmail(key) and confirmEmailChange(key) from the
  * emailed links (no session needed), resendVerification(), changeEmail({password,
  * newEmail}), exportAccount() → what authsvc holds about the user (see
- * downloadJson), deleteAccount({password, method, code}) → signed out.
+ * downloadJson), deleteAccount({password, method, code}) → signed out (method
+ * "webauthn" asks the browser for a passkey instead of a code).
  *
  * A page on another origin (app.example.com talking to auth.example.com)
  * calls `configure({baseUrl: "https://auth.example.com"})` first; authsvc
@@ -138,6 +150,125 @@ export function downloadJson(data, filename) {
     // Revoked after the click has been handled: the download holds its own reference by then.
     setTimeout(() => URL.revokeObjectURL(url), 0);
   }
+}
+
+/**
+ * A passkey ceremony the browser did not finish: nothing reached authsvc.
+ * `status` is 0 and `code` one of "passkey_cancelled" (the user closed the
+ * prompt, it timed out, or no authenticator holds a passkey it can use),
+ * "passkey_exists" (this authenticator already holds one for the account),
+ * "passkey_unsupported" (no WebAuthn here: an old browser, or a page that is
+ * not a secure context) or "passkey_failed"; `cause` is the browser's DOMException.
+ */
+export class PasskeyError extends AuthError {
+  constructor(code, detail, cause = null) {
+    super(0, { code, detail });
+    this.name = "PasskeyError";
+    this.cause = cause;
+  }
+}
+
+function base64urlToBytes(text) {
+  const base64 = String(text).replace(/-/g, "+").replace(/_/g, "/");
+  const binary = atob(base64 + "=".repeat((4 - (base64.length % 4)) % 4));
+  return Uint8Array.from(binary, (char) => char.charCodeAt(0));
+}
+
+function bytesToBase64url(buffer) {
+  const bytes = ArrayBuffer.isView(buffer)
+    ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+    : new Uint8Array(buffer);
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function withBinaryIds(descriptors) {
+  return descriptors && descriptors.map((descriptor) => ({ ...descriptor, id: base64urlToBytes(descriptor.id) }));
+}
+
+/**
+ * The options of navigator.credentials.create() from their standard JSON
+ * form (what authsvc sends): the browser's own parser where it has one,
+ * else the same decoding of the three binary members by hand.
+ */
+function creationOptions(json) {
+  if (typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function") {
+    return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+  }
+  return {
+    ...json,
+    challenge: base64urlToBytes(json.challenge),
+    user: { ...json.user, id: base64urlToBytes(json.user.id) },
+    excludeCredentials: withBinaryIds(json.excludeCredentials),
+  };
+}
+
+/** The options of navigator.credentials.get(), likewise. */
+function requestOptions(json) {
+  if (typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function") {
+    return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+  }
+  return {
+    ...json,
+    challenge: base64urlToBytes(json.challenge),
+    allowCredentials: withBinaryIds(json.allowCredentials),
+  };
+}
+
+/** A PublicKeyCredential as JSON, the form authsvc reads: its own toJSON() where it has one, else built alike. */
+function credentialJson(credential) {
+  if (typeof credential.toJSON === "function") return credential.toJSON();
+  const { response } = credential;
+  const json = {
+    id: credential.id,
+    rawId: bytesToBase64url(credential.rawId),
+    type: credential.type,
+    authenticatorAttachment: credential.authenticatorAttachment ?? null,
+    clientExtensionResults: credential.getClientExtensionResults(),
+    response: { clientDataJSON: bytesToBase64url(response.clientDataJSON) },
+  };
+  if (response.attestationObject) {
+    json.response.attestationObject = bytesToBase64url(response.attestationObject);
+    json.response.transports = typeof response.getTransports === "function" ? response.getTransports() : [];
+  } else {
+    json.response.authenticatorData = bytesToBase64url(response.authenticatorData);
+    json.response.signature = bytesToBase64url(response.signature);
+    json.response.userHandle = response.userHandle ? bytesToBase64url(response.userHandle) : null;
+  }
+  return json;
+}
+
+const CEREMONY_REFUSALS = {
+  NotAllowedError: ["passkey_cancelled", "The passkey was not used: the request was cancelled or timed out."],
+  AbortError: ["passkey_cancelled", "The passkey was not used: the request was cancelled."],
+  InvalidStateError: ["passkey_exists", "This authenticator already holds a passkey for this account."],
+  NotSupportedError: ["passkey_unsupported", "This browser cannot use a passkey here."],
+  SecurityError: ["passkey_failed", "The browser refused to use a passkey for this site."],
+};
+
+/**
+ * Run navigator.credentials[`operation`] ("create" or "get") with the
+ * options authsvc sent (`{publicKey}`, standard JSON); resolves to the
+ * credential as JSON. What the browser refuses rejects as a PasskeyError.
+ */
+async function passkeyCeremony(operation, { publicKey }) {
+  if (!globalThis.isSecureContext || typeof globalThis.PublicKeyCredential !== "function") {
+    throw new PasskeyError("passkey_unsupported", "This browser cannot use a passkey here.");
+  }
+  let credential;
+  try {
+    const options = operation === "create" ? creationOptions(publicKey) : requestOptions(publicKey);
+    credential = await navigator.credentials[operation]({ publicKey: options });
+  } catch (error) {
+    const [code, detail] = CEREMONY_REFUSALS[error && error.name] || [
+      "passkey_failed",
+      "The passkey could not be used.",
+    ];
+    throw new PasskeyError(code, detail, error);
+  }
+  if (!credential) throw new PasskeyError("passkey_cancelled", "The passkey was not used.");
+  return credentialJson(credential);
 }
 
 function readCookie(name) {
@@ -355,16 +486,53 @@ export function createClient(options = {}) {
     },
 
     /**
+     * Sign in with a passkey alone, no email or password: the browser offers
+     * the passkeys it holds for this site, the user picks one and unlocks it
+     * (user verification: a fingerprint, a face, the device's PIN). Resolves
+     * to {status: "signed_in", sessionId}, as login() does. A passkey authsvc
+     * refuses (unknown, removed, not verified) rejects with code
+     * "invalid_code"; a ceremony the browser does not finish with a
+     * PasskeyError ("passkey_cancelled"…).
+     */
+    async loginWithPasskey() {
+      const options = await call(`${AUTH}login/passkey/begin/`, { method: "POST", json: {}, refreshOn401: false });
+      const credential = await passkeyCeremony("get", options);
+      const body = await call(`${AUTH}login/passkey/`, {
+        method: "POST",
+        json: { credential, transport: "cookie" },
+        refreshOn401: false,
+      });
+      return signedIn(body);
+    },
+
+    /**
      * Step two: the answer for one of the methods login() listed — the 6-digit
      * code from the email or the app, or a recovery code. `method` defaults to
-     * the first listed. `rememberDevice`: this browser's next password logins
-     * skip the second factor (an HttpOnly cookie; see devices()). The pending
+     * the first listed ("webauthn" is answered with submitPasskey instead).
+     * `rememberDevice`: this browser's next password logins skip the second
+     * factor (an HttpOnly cookie; see devices()). The pending
      * challenge is an HttpOnly cookie. A wrong code rejects with code
      * "invalid_code"; one that ends the challenge with a "challenge_…" code.
      */
     async submitCode(code, { method, rememberDevice = false } = {}) {
       const json = { code: String(code).trim(), remember_device: Boolean(rememberDevice), transport: "cookie" };
       if (method) json.method = method;
+      const body = await call(`${AUTH}login/2fa/`, { method: "POST", json, refreshOn401: false });
+      return signedIn(body);
+    },
+
+    /**
+     * Step two with a passkey (login() listed "webauthn"): the browser asks
+     * for one of the user's passkeys or security keys, and its answer
+     * finishes the sign-in. `rememberDevice` as for submitCode. A passkey
+     * authsvc refuses rejects with code "invalid_code" (the sign-in can be
+     * tried again, up to the challenge's tries); a ceremony the browser does
+     * not finish with a PasskeyError, and costs no try.
+     */
+    async submitPasskey({ rememberDevice = false } = {}) {
+      const options = await call(`${AUTH}login/2fa/webauthn/begin/`, { method: "POST", json: {}, refreshOn401: false });
+      const credential = await passkeyCeremony("get", options);
+      const json = { method: "webauthn", credential, remember_device: Boolean(rememberDevice), transport: "cookie" };
       const body = await call(`${AUTH}login/2fa/`, { method: "POST", json, refreshOn401: false });
       return signedIn(body);
     },
@@ -460,6 +628,48 @@ export function createClient(options = {}) {
       return body.recovery_codes;
     },
 
+    /** The user's passkeys and security keys, oldest first: [{id, name, created_at, last_used_at}]. */
+    async passkeys() {
+      return (await call(`${AUTH}2fa/`)).webauthn;
+    },
+
+    /**
+     * Add a passkey or security key: the password, then the browser asks the
+     * user to create one (on this device, a phone, a key). `name` says which
+     * it is in passkeys() (default "Passkey n"). Resolves to {id, name,
+     * recoveryCodes}: ten recovery codes to show once when the user had none,
+     * else []. From now on logins ask for an app factor and no code is
+     * emailed. Rejects with "invalid_password"; "passkey_refused" when
+     * authsvc does not accept what the browser made; a PasskeyError when the
+     * browser does not make one ("passkey_exists": this authenticator holds
+     * one for the account already).
+     */
+    async registerPasskey({ password, name = "" } = {}) {
+      const options = await call(`${AUTH}2fa/webauthn/register/begin/`, { method: "POST", json: { password } });
+      const credential = await passkeyCeremony("create", options);
+      const json = { credential };
+      if (name && String(name).trim()) json.name = String(name).trim();
+      const body = await call(`${AUTH}2fa/webauthn/register/finish/`, { method: "POST", json });
+      return { id: body.id, name: body.name, recoveryCodes: body.recovery_codes };
+    },
+
+    /** Give a passkey another name. An unknown id (or another user's) rejects with code "not_found". */
+    async renamePasskey(id, name) {
+      await call(`${AUTH}2fa/webauthn/${encodeURIComponent(id)}/rename/`, {
+        method: "POST",
+        json: { name: String(name).trim() },
+      });
+    },
+
+    /**
+     * Remove a passkey, with the password. With no app factor left, logins
+     * ask for the emailed code again. A wrong password rejects with code
+     * "invalid_password".
+     */
+    async removePasskey(id, { password } = {}) {
+      await call(`${AUTH}2fa/webauthn/${encodeURIComponent(id)}/remove/`, { method: "POST", json: { password } });
+    },
+
     /**
      * The user's remembered browsers, newest first:
      * [{id, created_at, last_used_at, user_agent, ip, current}]; this browser's has `current: true`.
@@ -525,17 +735,25 @@ export function createClient(options = {}) {
 
     /**
      * Delete the account, for good: every session ends, the address is free
-     * again. The password, and where the user has an authenticator app
-     * ("totp" in twoFactorStatus().methods) a `code` from it or a recovery
-     * code, with `method` "totp" or "recovery". A wrong password rejects with
-     * "invalid_password", a missing or wrong code with "invalid_code". On
-     * success the server has cleared the cookies and this page is signed out:
-     * "signedout" listeners get {reason: "deleted"}.
+     * again. The password, and where the user has an app factor
+     * ("totp" or "webauthn" in twoFactorStatus().methods) its answer: with
+     * `method` "webauthn" the browser asks for one of the user's passkeys;
+     * with "totp" or "recovery", a `code` from the app or a recovery code. A
+     * wrong password rejects with "invalid_password", a missing or wrong
+     * answer with "invalid_code", a passkey ceremony the browser does not
+     * finish with a PasskeyError. On success the server has cleared the
+     * cookies and this page is signed out: "signedout" listeners get
+     * {reason: "deleted"}.
      */
     async deleteAccount({ password, method, code } = {}) {
       const json = { password };
       if (method) json.method = method;
-      if (code) json.code = String(code).trim();
+      if (method === "webauthn") {
+        const options = await call(`${AUTH}2fa/webauthn/step-up/begin/`, { method: "POST", json: {} });
+        json.credential = await passkeyCeremony("get", options);
+      } else if (code) {
+        json.code = String(code).trim();
+      }
       await call(`${AUTH}account/delete/`, { method: "POST", json });
       currentSessionId = null;
       emit("signedout", { reason: "deleted" });
@@ -566,7 +784,9 @@ export const {
   api,
   register,
   login,
+  loginWithPasskey,
   submitCode,
+  submitPasskey,
   resendCode,
   requestPasswordReset,
   confirmPasswordReset,
@@ -584,6 +804,10 @@ export const {
   confirmTotp,
   disableTotp,
   regenerateRecoveryCodes,
+  passkeys,
+  registerPasskey,
+  renamePasskey,
+  removePasskey,
   devices,
   forgetDevice,
   logout,

@@ -1,7 +1,7 @@
 // The account's whole life on the demo page: its address (verified, changed from an emailed link),
 // its data (downloaded), its end (deleted). demo.js shows the account and routes the links here.
 import * as auth from "../authsvc/authsvc.js";
-import { $, busy, describeError, notify } from "./page.js";
+import { $, busy, describeError, notify, PASSKEY_MESSAGES } from "./page.js";
 
 const EXPORT_FILENAME = "authsvc-export.json";
 
@@ -114,37 +114,70 @@ $("#export").addEventListener("click", (event) =>
   }),
 );
 
-// The app factors the user holds, as the delete form last learned them: a code is asked then.
-let appMethods = [];
+// The second factors the user holds, as the delete form last learned them: with an app factor its
+// answer is asked for too — the passkey (the browser asks for it once the form is sent), or a code.
+let factorMethods = [];
+// How the delete form answers: "webauthn", "code", or null (no app factor: the password alone).
+let deleteWith = null;
+
+function canAnswerWithCode() {
+  return factorMethods.includes("totp") || factorMethods.includes("recovery");
+}
+
+/** Show the delete form's second factor: the passkey's note, or the code box; and the way to the other. */
+function showDeleteAnswer() {
+  const passkey = deleteWith === "webauthn";
+  $("#delete-code-field").hidden = deleteWith !== "code";
+  $("#delete-code").required = deleteWith === "code";
+  $("#delete-code").value = "";
+  $("label[for=delete-code]").textContent = factorMethods.includes("totp")
+    ? "Code from the app, or a recovery code"
+    : "A recovery code";
+  $("#delete-passkey-note").hidden = !passkey;
+  $("#delete-switch-line").hidden = !(factorMethods.includes("webauthn") && canAnswerWithCode());
+  $("#delete-switch").textContent = passkey ? "Use a code instead" : "Use your passkey instead";
+}
 
 $("#delete-start").addEventListener("click", (event) =>
   busy(event.currentTarget, async () => {
     const { methods } = await auth.twoFactorStatus();
-    appMethods = methods.filter((name) => name === "totp" || name === "webauthn");
-    const askCode = appMethods.length > 0;
-    $("#delete-code-field").hidden = !askCode;
-    $("#delete-code").required = askCode;
+    factorMethods = methods;
+    if (methods.includes("webauthn")) deleteWith = "webauthn";
+    else if (methods.includes("totp")) deleteWith = "code";
+    else deleteWith = null;
     openForm("#delete-form");
+    showDeleteAnswer();
   }),
 );
 
+$("#delete-switch").addEventListener("click", () => {
+  deleteWith = deleteWith === "webauthn" ? "code" : "webauthn";
+  showDeleteAnswer();
+  if (deleteWith === "code") $("#delete-code").focus();
+});
+
 $("#delete-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  busy(event.submitter || $("#delete-form button"), async () => {
-    const answer = { password: $("#delete-password").value };
-    if (appMethods.length) {
-      const code = $("#delete-code").value;
-      // This page answers with the app or a recovery code (a passkey is not asked here).
-      answer.method = APP_CODE.test(code) && appMethods.includes("totp") ? "totp" : "recovery";
-      answer.code = code;
-    }
-    try {
-      await auth.deleteAccount(answer);
-    } catch (error) {
-      // A code is good for one try; the password stays for the next.
-      $("#delete-code").value = "";
-      throw error;
-    }
-    // Signed out: the page's "signedout" listener shows the sign-in form, saying why.
-  });
+  busy(
+    event.submitter || $("#delete-form button"),
+    async () => {
+      const answer = { password: $("#delete-password").value };
+      if (deleteWith === "webauthn") {
+        answer.method = "webauthn";
+      } else if (deleteWith === "code") {
+        const code = $("#delete-code").value;
+        answer.method = APP_CODE.test(code) && factorMethods.includes("totp") ? "totp" : "recovery";
+        answer.code = code;
+      }
+      try {
+        await auth.deleteAccount(answer);
+      } catch (error) {
+        // A code is good for one try; the password stays for the next.
+        $("#delete-code").value = "";
+        throw error;
+      }
+      // Signed out: the page's "signedout" listener shows the sign-in form, saying why.
+    },
+    deleteWith === "webauthn" ? PASSKEY_MESSAGES : {},
+  );
 });

@@ -1,7 +1,7 @@
 // The demo page at "/": everything it does goes through authsvc.js.
 import * as auth from "../authsvc/authsvc.js";
 import { clearAccountPanels, followEmailLink, isEmailLink, showAddress } from "./account.js";
-import { $, busy, describeError, notify, show } from "./page.js";
+import { $, busy, describeError, focusFirstShown, notify, PASSKEY_MESSAGES, show } from "./page.js";
 
 const SIGNED_OUT_MESSAGES = {
   expired: "Your session has ended. Please sign in again.",
@@ -18,8 +18,10 @@ const CHALLENGE_OVER = new Set([
   "challenge_used",
 ]);
 
-// The second-factor methods this page can finish a sign-in with, and how the code step asks for each.
+// The second-factor methods this page can finish a sign-in with, and how the code step asks for each
+// (a passkey is asked for by the browser: the step shows a button instead of a box).
 const CODE_STEPS = {
+  webauthn: { title: "Use your passkey", passkey: true },
   email: { title: "Check your email", label: "Code", pattern: "[0-9]{6}", maxLength: 6, inputMode: "numeric" },
   totp: {
     title: "Enter the code from your app",
@@ -30,10 +32,6 @@ const CODE_STEPS = {
   },
   // xxxxx-xxxxx, accepted without the dash and in any case.
   recovery: { title: "Use a recovery code", label: "Recovery code", pattern: null, maxLength: 16, inputMode: "text" },
-};
-const OTHER_METHOD_LABELS = {
-  email: "Use the emailed code instead",
-  totp: "Use your authenticator app instead",
 };
 
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
@@ -165,7 +163,15 @@ async function loadDevices() {
   $("#devices-empty").hidden = list.length > 0;
 }
 
-const FACTOR_FORMS = ["#totp-setup-form", "#totp-enrol", "#codes-form", "#totp-off-form"];
+const FACTOR_FORMS = [
+  "#totp-setup-form",
+  "#totp-enrol",
+  "#passkey-add-form",
+  "#passkey-rename-form",
+  "#passkey-remove-form",
+  "#codes-form",
+  "#totp-off-form",
+];
 
 /** Show one of the second-factor forms (or none), emptied; the buttons that open them hide meanwhile. */
 function openFactorForm(id) {
@@ -177,16 +183,65 @@ function openFactorForm(id) {
   if (id) $(id).querySelector("input").focus();
 }
 
+// The passkey a Rename or Remove button chose: {id, name}.
+let chosenPasskey = null;
+
+/** Open the rename or remove form for `passkey`, naming it. */
+function choosePasskey(passkey, form) {
+  hideRecoveryCodes();
+  chosenPasskey = passkey;
+  openFactorForm(form);
+  for (const name of document.querySelectorAll(`${form} .passkey-name`)) name.textContent = passkey.name;
+  if (form === "#passkey-rename-form") {
+    $("#passkey-rename-name").value = passkey.name;
+    $("#passkey-rename-name").select();
+  }
+}
+
+function passkeyRow(passkey) {
+  const row = document.createElement("tr");
+  row.dataset.passkeyId = passkey.id;
+  const actions = document.createElement("td");
+  actions.className = "actions-cell";
+  for (const [label, form, kind] of [
+    ["Rename", "#passkey-rename-form", ""],
+    ["Remove", "#passkey-remove-form", "danger"],
+  ]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = label;
+    if (kind) button.className = kind;
+    button.setAttribute("aria-label", `${label} ${passkey.name}`);
+    button.addEventListener("click", () => choosePasskey(passkey, form));
+    actions.append(button);
+  }
+  row.append(
+    cell(passkey.name),
+    cell(dateFormat.format(new Date(passkey.created_at))),
+    cell(passkey.last_used_at ? dateFormat.format(new Date(passkey.last_used_at)) : "Never"),
+    actions,
+  );
+  return row;
+}
+
+/** Show the user's second factors; resolves to twoFactorStatus()'s answer. */
 async function loadFactors() {
   const status = await auth.twoFactorStatus();
   const hasApp = status.methods.includes("totp");
+  const passkeys = status.webauthn;
   const left = status.recovery_codes_left;
   $("#totp-status").textContent = hasApp ? "On" : "Off";
+  $("#passkey-status").textContent = passkeys.length
+    ? `${passkeys.length} ${passkeys.length === 1 ? "passkey" : "passkeys"}`
+    : "None";
+  $("#passkeys tbody").replaceChildren(...passkeys.map(passkeyRow));
+  $("#passkeys").hidden = passkeys.length === 0;
   $("#recovery-status").textContent = left ? `${left} left` : "None";
   $("#email-factor-note").hidden = !status.methods.includes("email");
   $("#totp-start").hidden = hasApp;
   $("#totp-off-start").hidden = !hasApp;
-  $("#codes-start").hidden = !(hasApp || left);
+  $("#codes-start").hidden = !(hasApp || passkeys.length || left);
+  return status;
 }
 
 /** Recovery codes, shown this once: the server keeps only their hashes, and this page keeps nothing. */
@@ -209,6 +264,8 @@ function hideRecoveryCodes() {
 function clearAccount() {
   $("#sessions tbody").replaceChildren();
   $("#devices tbody").replaceChildren();
+  $("#passkeys tbody").replaceChildren();
+  chosenPasskey = null;
   $("#user-email").textContent = "";
   hideRecoveryCodes();
   openFactorForm(null);
@@ -243,27 +300,34 @@ auth.on("signedout", (event) => {
   show("#signin");
 });
 
-/** The code step, asking for `pending.method`'s answer, with a way to the other methods. */
+/** The code step, asking for `pending.method`'s answer, with a way to each of the other methods. */
 function renderCodeStep() {
   const { methods, method } = pending;
   const step = CODE_STEPS[method];
   $("#code-title").textContent = step.title;
   for (const hint of document.querySelectorAll("#code [data-method]")) hint.hidden = hint.dataset.method !== method;
-  $("#code-label").textContent = step.label;
+  const passkey = Boolean(step.passkey);
+  $("#code-field").hidden = passkey;
+  $("#code-submit").hidden = passkey;
+  $("#use-passkey").hidden = !passkey;
   const input = $("#code-input");
   input.value = "";
-  input.inputMode = step.inputMode;
-  input.maxLength = step.maxLength;
-  if (step.pattern) input.pattern = step.pattern;
-  else input.removeAttribute("pattern");
-  input.autocomplete = method === "recovery" ? "off" : "one-time-code";
-  input.classList.toggle("recovery-code", method === "recovery");
+  input.required = !passkey;
+  if (!passkey) {
+    $("#code-label").textContent = step.label;
+    input.inputMode = step.inputMode;
+    input.maxLength = step.maxLength;
+    if (step.pattern) input.pattern = step.pattern;
+    else input.removeAttribute("pattern");
+    input.autocomplete = method === "recovery" ? "off" : "one-time-code";
+    input.classList.toggle("recovery-code", method === "recovery");
+  }
 
-  const primary = methods.find((name) => name !== "recovery" && name in CODE_STEPS);
   $("#resend").hidden = method !== "email";
-  $("#use-recovery").hidden = method === "recovery" || !methods.includes("recovery");
-  $("#use-primary").hidden = method !== "recovery" || !primary;
-  if (primary) $("#use-primary").textContent = OTHER_METHOD_LABELS[primary];
+  for (const other of document.querySelectorAll("#code [data-use-method]")) {
+    const name = other.dataset.useMethod;
+    other.hidden = name === method || !methods.includes(name);
+  }
 }
 
 /** After the password: the account, or the code step for the best method this page can ask for. */
@@ -280,6 +344,11 @@ async function continueSignIn(email, step) {
   $("#remember-device").checked = false;
   renderCodeStep();
   show("#code");
+}
+
+/** Back to the sign-in form when the pending login cannot be finished any more. */
+function restartIfOver(error) {
+  if (error instanceof auth.AuthError && CHALLENGE_OVER.has(error.code)) show("#signin");
 }
 
 /** Leave a #/… route without a history entry or a hashchange: the page moves on by itself. */
@@ -361,16 +430,46 @@ $("#code-form").addEventListener("submit", (event) => {
       });
     } catch (error) {
       $("#code-input").value = "";
-      if (error instanceof auth.AuthError && CHALLENGE_OVER.has(error.code)) {
-        // This login attempt cannot be finished any more: start again.
-        show("#signin");
-      }
+      // This login attempt cannot be finished any more: start again.
+      restartIfOver(error);
       throw error;
     }
     notify("");
     await showAccount();
   });
 });
+
+// The second step with a passkey: the browser asks for it; a ceremony cancelled costs no try.
+$("#use-passkey").addEventListener("click", (event) =>
+  busy(
+    event.currentTarget,
+    async () => {
+      try {
+        await auth.submitPasskey({ rememberDevice: $("#remember-device").checked });
+      } catch (error) {
+        restartIfOver(error);
+        throw error;
+      }
+      notify("");
+      await showAccount();
+    },
+    PASSKEY_MESSAGES,
+  ),
+);
+
+// Passwordless: a passkey alone, picked from those the browser holds for this site.
+$("#passkey-signin").addEventListener("click", (event) =>
+  busy(
+    event.currentTarget,
+    async () => {
+      notify("");
+      await auth.loginWithPasskey();
+      $("#password").value = "";
+      await showAccount();
+    },
+    PASSKEY_MESSAGES,
+  ),
+);
 
 $("#resend").addEventListener("click", (event) =>
   busy(event.currentTarget, async () => {
@@ -380,17 +479,13 @@ $("#resend").addEventListener("click", (event) =>
   }),
 );
 
-$("#use-recovery").addEventListener("click", () => {
-  pending.method = "recovery";
-  renderCodeStep();
-  $("#code-input").focus();
-});
-
-$("#use-primary").addEventListener("click", () => {
-  pending.method = pending.methods.find((name) => name !== "recovery" && name in CODE_STEPS);
-  renderCodeStep();
-  $("#code-input").focus();
-});
+for (const other of document.querySelectorAll("#code [data-use-method]")) {
+  other.addEventListener("click", () => {
+    pending.method = other.dataset.useMethod;
+    renderCodeStep();
+    focusFirstShown("#code-input, #use-passkey");
+  });
+}
 
 $("#restart").addEventListener("click", () => {
   notify("");
@@ -421,6 +516,11 @@ $("#totp-start").addEventListener("click", () => {
 $("#codes-start").addEventListener("click", () => {
   hideRecoveryCodes();
   openFactorForm("#codes-form");
+});
+
+$("#passkey-start").addEventListener("click", () => {
+  hideRecoveryCodes();
+  openFactorForm("#passkey-add-form");
 });
 
 $("#totp-off-start").addEventListener("click", () => {
@@ -490,8 +590,58 @@ $("#totp-off-form").addEventListener("submit", (event) => {
       throw error;
     }
     openFactorForm(null);
+    const status = await loadFactors();
+    notify(
+      status.methods.includes("email")
+        ? "Your authenticator app is off: sign-ins ask for a code sent to your email again."
+        : "Your authenticator app is off: sign-ins ask for your passkey.",
+    );
+  });
+});
+
+$("#passkey-add-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.submitter || $("#passkey-add-form button"), async () => {
+    const added = await auth.registerPasskey({
+      password: $("#passkey-add-password").value,
+      name: $("#passkey-add-name").value,
+    });
+    openFactorForm(null);
     await loadFactors();
-    notify("Your authenticator app is off: sign-ins ask for a code sent to your email again.");
+    const message = `Your passkey “${added.name}” is added: sign-ins now ask for it, or take it alone.`;
+    if (added.recoveryCodes.length) {
+      notify(message);
+      showRecoveryCodes(added.recoveryCodes);
+    } else {
+      notify(`${message} Your recovery codes still work.`);
+    }
+  });
+});
+
+$("#passkey-rename-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.submitter || $("#passkey-rename-form button"), async () => {
+    const name = $("#passkey-rename-name").value.trim();
+    await auth.renamePasskey(chosenPasskey.id, name);
+    openFactorForm(null);
+    await loadFactors();
+    notify(`Passkey renamed to “${name}”.`);
+  });
+});
+
+$("#passkey-remove-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(event.submitter || $("#passkey-remove-form button"), async () => {
+    const { id, name } = chosenPasskey;
+    await auth.removePasskey(id, { password: $("#passkey-remove-password").value });
+    openFactorForm(null);
+    chosenPasskey = null;
+    const status = await loadFactors();
+    notify(
+      status.methods.includes("email")
+        ? `Your passkey “${name}” is removed: sign-ins ask for a code sent to your email again.`
+        : `Your passkey “${name}” is removed.`,
+    );
   });
 });
 

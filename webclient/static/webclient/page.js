@@ -16,9 +16,16 @@ export function show(view) {
     "#signup": "#signup-email",
     "#forgot": "#forgot-email",
     "#reset": "#reset-password",
-    "#code": "#code-input",
+    // The code box, or the passkey button when the step asks for a passkey.
+    "#code": "#code-input, #use-passkey",
   }[view];
-  if (focus) $(focus).focus();
+  if (focus) focusFirstShown(focus);
+}
+
+/** Focus the first of the elements `selector` matches that is on screen (not inside anything hidden). */
+export function focusFirstShown(selector) {
+  const target = [...document.querySelectorAll(selector)].find((element) => !element.closest("[hidden]"));
+  if (target) target.focus();
 }
 
 export function notify(message, kind = "info") {
@@ -40,15 +47,27 @@ export function describeError(error) {
   return "authsvc could not be reached. Check your connection and try again.";
 }
 
-/** Run `action` with the button disabled, showing any error it throws. */
-export async function busy(button, action) {
+/**
+ * Run `action` with the button disabled, showing any error it throws.
+ * `messages`: what to say instead of the server's detail for some error
+ * codes (a passkey refused is "invalid_code", whose detail speaks of a code).
+ */
+export async function busy(button, action, messages = {}) {
   button.disabled = true;
   try {
     await action();
   } catch (error) {
     // A session that ended under the action has already sent the page back to the form, saying why.
-    if (!(error instanceof AuthError && error.signedOut)) notify(describeError(error), "error");
+    if (!(error instanceof AuthError && error.signedOut)) {
+      const instead = error instanceof AuthError && Object.hasOwn(messages, error.code) ? messages[error.code] : null;
+      notify(instead || describeError(error), "error");
+    }
   } finally {
     button.disabled = false;
   }
 }
+
+/** What the page says when authsvc refuses a passkey's answer (busy's `messages`). */
+export const PASSKEY_MESSAGES = {
+  invalid_code: "This passkey was not accepted. Try again, or use another way.",
+};
