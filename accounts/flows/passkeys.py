@@ -69,16 +69,16 @@ def finish_registration(*, user: User, credential, name: str = "", ip: str | Non
     require_factors_available()
     signed = passkeys.challenge_of(credential)
     now = timezone.now()
+    ceremony = WebAuthnCeremony.objects.filter(challenge=signed or "", purpose=Purpose.REGISTER, user=user).first()
+    # Spent before the answer is judged, refused or not, as every ceremony is.
+    if signed is None or ceremony is None or not methods.spend_ceremony(signed, Purpose.REGISTER, user=user, now=now):
+        raise PasskeyRefused()
+    try:
+        registered = passkeys.verify_registration(credential, challenge=signed, rp_id=conf.webauthn_rp_id,
+                                                  origins=conf.webauthn_origins)
+    except passkeys.Refused as exc:
+        raise PasskeyRefused() from exc
     with transaction.atomic():
-        ceremony = WebAuthnCeremony.objects.filter(challenge=signed or "", purpose=Purpose.REGISTER, user=user).first()
-        if signed is None or ceremony is None or not methods.spend_ceremony(signed, Purpose.REGISTER, user=user,
-                                                                          now=now):
-            raise PasskeyRefused()
-        try:
-            registered = passkeys.verify_registration(credential, challenge=signed, rp_id=conf.webauthn_rp_id,
-                                                      origins=conf.webauthn_origins)
-        except passkeys.Refused as exc:
-            raise PasskeyRefused() from exc
         count = WebAuthnCredential.objects.filter(user=user).count()
         try:
             with transaction.atomic():
