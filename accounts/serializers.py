@@ -64,9 +64,10 @@ class TwoFactorPendingSerializer(serializers.Serializer):
 
 
 def credential_field(**kwargs) -> serializers.JSONField:
+    # Any JSON value parses (null included): whether it is a passkey's answer is the check's to say (401).
     return serializers.JSONField(
         help_text="A passkey's answer: the PublicKeyCredential from navigator.credentials as JSON (its toJSON()).",
-        **kwargs)
+        allow_null=True, **kwargs)
 
 
 class TwoFactorLoginSerializer(serializers.Serializer):
@@ -205,7 +206,7 @@ class AccountDeleteSerializer(serializers.Serializer):
                                      help_text="With an app factor: which one answers (default: the first).")
     code = serializers.CharField(max_length=32, required=False, allow_blank=True,
                                  help_text="With an app factor: its code, or a recovery code.")
-    credential = credential_field(required=False, allow_null=True)
+    credential = credential_field(required=False)
 
 
 class AccountExportSerializer(serializers.Serializer):

@@ -84,7 +84,7 @@ warnings = false
 # a passkey's answer that does not verify (passkey_refused), no passkey to ask for
 # (method_unavailable).
 [[operations]]
-include-path-regex = "^/api/auth/(register|password/change|password/reset/confirm|2fa/enable|2fa/disable|2fa/totp/(setup|confirm|disable)|2fa/recovery-codes|email/(verify|change|change/confirm)|account/delete|2fa/webauthn/(register/begin|register/finish|step-up/begin))/$"
+include-path-regex = "^/api/auth/(register|password/change|password/reset/confirm|2fa/enable|2fa/disable|2fa/totp/(setup|confirm|disable)|2fa/recovery-codes|email/(verify|change|change/confirm)|account/delete|2fa/webauthn/(register/begin|register/finish|step-up/begin|[^/]+/remove))/$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429", "5xx"]
 
 # revocations/ takes an opaque cursor: which strings of its documented form

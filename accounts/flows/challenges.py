@@ -114,8 +114,7 @@ def refusal(challenge: TwoFactorChallenge, now: datetime) -> ServiceError | None
     return None
 
 
-def pause(pending: TwoFactorChallenge, spent: ratelimits.Usage, *, ip: str | None, user_agent: str,
-          via: str) -> NoReturn:
+def pause(user: User, spent: ratelimits.Usage, *, ip: str | None, user_agent: str, via: str) -> NoReturn:
     """
     This wrong answer spent the account's budget (``accounts.budgets``):
     every open challenge of the account ends, the owner is mailed — once, as
@@ -125,12 +124,12 @@ def pause(pending: TwoFactorChallenge, spent: ratelimits.Usage, *, ip: str | Non
     owner to change it. The audit event reuses ``two_factor_locked`` (the
     account's codes are locked), told apart by its reason.
     """
-    end_open_challenges(pending.user_id, now=timezone.now())
+    end_open_challenges(user.pk, now=timezone.now())
     audit.record_event(
-        audit.Kind.TWO_FACTOR_LOCKED, user_id=pending.user_id, email=pending.user.email, ip=ip,
+        audit.Kind.TWO_FACTOR_LOCKED, user_id=user.pk, email=user.email, ip=ip,
         user_agent=user_agent, reason=f"account: {spent.limit} wrong codes", actor="user", via=via,
     )
-    tasks.enqueue(tasks.send_two_factor_paused_notice, pending.user_id, spent.retry_after)
+    tasks.enqueue(tasks.send_two_factor_paused_notice, user.pk, spent.retry_after)
     raise TwoFactorCooldown(retry_after=spent.retry_after)
 
 

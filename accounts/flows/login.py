@@ -147,7 +147,7 @@ def complete_two_factor_login(*, challenge: str, code: str, method: str | None =
         )
         SECOND_FACTORS.labels(method=name, outcome="locked" if locked else "failed").inc()
         if reserved is not None and reserved.spent:
-            challenges.pause(pending, reserved, ip=ip, user_agent=user_agent, via=via)
+            challenges.pause(user, reserved, ip=ip, user_agent=user_agent, via=via)
         raise InvalidCode()
     budgets.give_back(reserved)
     SECOND_FACTORS.labels(method=name, outcome="succeeded").inc()
@@ -178,8 +178,10 @@ def sign_in_with_passkey(*, credential, ip: str | None, user_agent: str, via: st
     assertion signs an open ``SIGN_IN`` ceremony's challenge (spent once),
     with user verification — the passkey is then both factors. Its account
     must be active; the account's budget of wrong answers applies as at
-    ``login/2fa`` (an account paused by wrong codes is paused here too), a
-    refusal is 401 ``invalid_code`` and audited, and the session starts as
+    ``login/2fa`` — the refusal that spends it pauses the account
+    (``challenges.pause``: 429, the owner mailed), and a paused account is
+    paused here too — a refusal is 401 ``invalid_code`` and audited, and the
+    session starts as
     any login's does (audit event, new sign-in alert). Under mandatory
     verification an unverified address is refused after the passkey.
     """
@@ -192,23 +194,24 @@ def sign_in_with_passkey(*, credential, ip: str | None, user_agent: str, via: st
         LOGINS.labels(outcome="failed").inc()
         raise InvalidCode(method=methods.WEBAUTHN)
     user, now = key.user, timezone.now()
-    try:
-        with budgets.spending_wrong_answer(user.pk):
-            # A refusal commits what it leaves behind (the ceremony spent, a cloned key's audit event).
-            with transaction.atomic():
-                right = (methods.spend_ceremony(signed, WebAuthnCeremony.Purpose.SIGN_IN, user=None, now=now)
-                         and methods.accept_assertion(key, credential, challenge=signed, require_uv=True, now=now))
-            if not right:
-                raise InvalidCode(method=methods.WEBAUTHN)
-        # The passkey is spent either way; an unverified address stops here, as after a right password.
-        verification.refuse_unverified(user, ip=ip, user_agent=user_agent, via=via)
-        issued = start_session(user, ip=ip, user_agent=user_agent, reason="passkey", via=via)
-    except InvalidCode:
+    budgets.check_not_paused(user.pk)
+    reserved = budgets.reserve_wrong_code(user.pk)
+    # A refusal commits what it leaves behind (the ceremony spent, a cloned key's audit event).
+    with transaction.atomic():
+        right = (methods.spend_ceremony(signed, WebAuthnCeremony.Purpose.SIGN_IN, user=None, now=now)
+                 and methods.accept_assertion(key, credential, challenge=signed, require_uv=True, now=now))
+    if not right:
         audit.record_event(audit.Kind.LOGIN_FAILED, user_id=user.pk, email=user.email, ip=ip, user_agent=user_agent,
                            reason=f"{methods.WEBAUTHN}: refused", actor="user", via=via)
         LOGINS.labels(outcome="failed").inc()
         SECOND_FACTORS.labels(method=methods.WEBAUTHN, outcome="failed").inc()
-        raise
+        if reserved is not None and reserved.spent:
+            challenges.pause(user, reserved, ip=ip, user_agent=user_agent, via=via)
+        raise InvalidCode(method=methods.WEBAUTHN)
+    budgets.give_back(reserved)
+    # The passkey is spent either way; an unverified address stops here, as after a right password.
+    verification.refuse_unverified(user, ip=ip, user_agent=user_agent, via=via)
+    issued = start_session(user, ip=ip, user_agent=user_agent, reason="passkey", via=via)
     SECOND_FACTORS.labels(method=methods.WEBAUTHN, outcome="succeeded").inc()
     return issued
 

@@ -555,7 +555,8 @@ def test_passwordless_sign_in_is_rate_limited_per_ip(alice, api, settings):
     assert sign_in_options(api, REMOTE_ADDR="198.51.100.9")
 
 
-def test_refused_passwordless_answers_spend_the_account_budget(alice, bob, api, settings):
+def test_refused_passwordless_answers_spend_the_account_budget(alice, bob, api, settings,
+                                                                django_capture_on_commit_callbacks):
     """
     The per-account budget of wrong answers (``accounts.budgets``) is the
     same at login/passkey as at login/2fa: once spent, not even the right
@@ -563,9 +564,14 @@ def test_refused_passwordless_answers_spend_the_account_budget(alice, bob, api, 
     """
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "two_factor_account_failures": "2/h"}
     sessions = Session.objects.count()
-    for _ in range(2):
-        refused = sign_in(api, alice.authenticator.get(sign_in_options(api), uv=False))
-        assert (refused.status_code, refused.json()) == (401, INVALID_CODE)
+    refused = sign_in(api, alice.authenticator.get(sign_in_options(api), uv=False))
+    assert (refused.status_code, refused.json()) == (401, INVALID_CODE)
+    # The refusal that spends the last unit pauses the account, as at login/2fa: 429, audited, the owner mailed.
+    with django_capture_on_commit_callbacks(execute=True):
+        spent = sign_in(api, alice.authenticator.get(sign_in_options(api), uv=False))
+    assert (spent.status_code, spent.json()) == (429, COOLDOWN)
+    assert AuthEvent.objects.filter(kind=AuthEvent.Kind.TWO_FACTOR_LOCKED, user_id=alice.user.pk).count() == 1
+    assert [m.subject for m in mail.outbox if m.to == [alice.user.email]][-1:] == ["Too many wrong sign-in codes"]
 
     paused = sign_in(api, alice.authenticator.get(sign_in_options(api)))
 
