@@ -82,9 +82,10 @@ warnings = false
 # authenticator app already set up or not set up at all (factor_exists,
 # factor_missing), an email link's key that is not one (verification_key_invalid),
 # a passkey's answer that does not verify (passkey_refused), no passkey to ask for
-# (method_unavailable).
+# (method_unavailable), a second step with neither of its two answer fields (a code,
+# or a passkey's credential: "one of" is more than the schema states).
 [[operations]]
-include-path-regex = "^/api/auth/(register|password/change|password/reset/confirm|2fa/enable|2fa/disable|2fa/totp/(setup|confirm|disable)|2fa/recovery-codes|email/(verify|change|change/confirm)|account/delete|2fa/webauthn/(register/begin|register/finish|step-up/begin|[^/]+/remove))/$"
+include-path-regex = "^/api/auth/(register|password/change|password/reset/confirm|2fa/enable|2fa/disable|2fa/totp/(setup|confirm|disable)|2fa/recovery-codes|email/(verify|change|change/confirm)|account/delete|2fa/webauthn/(register/begin|register/finish|step-up/begin|[^/]+/remove)|login/2fa)/$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429", "5xx"]
 
 # revocations/ takes an opaque cursor: which strings of its documented form
