@@ -25,11 +25,12 @@ def _hashes(key: str) -> list[str]:
     return secretbox.macs("email-link", key)
 
 
-def new_link(user: User, purpose: str, *, email: str, session_id=None, now: datetime | None = None) -> EmailLink:
+def new_link(user: User, purpose: str, *, email: str, session_id=None, task_id: str | None = None,
+             now: datetime | None = None) -> EmailLink:
     """A link owed to ``email`` for ``user``: not sent yet, no key yet (``claim``)."""
     now = now or timezone.now()
-    return EmailLink.objects.create(user=user, purpose=purpose, email=email, session_id=session_id, created_at=now,
-                                    expires_at=now + conf.email_link_ttl)
+    return EmailLink.objects.create(user=user, purpose=purpose, email=email, session_id=session_id, task_id=task_id,
+                                    created_at=now, expires_at=now + conf.email_link_ttl)
 
 
 def sent_recently(user: User, purpose: str, *, now: datetime | None = None) -> bool:
@@ -38,19 +39,24 @@ def sent_recently(user: User, purpose: str, *, now: datetime | None = None) -> b
     return EmailLink.objects.filter(user=user, purpose=purpose, created_at__gt=now - conf.email_link_cooldown).exists()
 
 
-def owe_verification(user: User) -> EmailLink | None:
+def owe_verification(user: User, *, task_id: str | None = None) -> EmailLink | None:
     """
     A verification link owed to the user's address — None when it is
     verified, or a link was made within the cooldown (that one still
     works). Decided under a lock on the user's row, so of parallel callers
-    (a resend, a login, the worker) one makes it.
+    (a resend, a login, the worker) one makes it. ``task_id``: the worker's
+    task asking; delivered again, it gets the link it made the first time
+    (whose send the first delivery claimed, unless it failed before).
     """
     with transaction.atomic():
         if not User.objects.select_for_update().filter(pk=user.pk, email_verified=False).exists():
             return None
+        made = EmailLink.objects.filter(task_id=task_id).first() if task_id else None
+        if made is not None:
+            return made
         if sent_recently(user, Purpose.VERIFY):
             return None
-        return new_link(user, Purpose.VERIFY, email=user.email)
+        return new_link(user, Purpose.VERIFY, email=user.email, task_id=task_id)
 
 
 def claim(link_id) -> tuple[EmailLink, str] | None:

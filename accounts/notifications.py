@@ -272,20 +272,26 @@ def send_sign_up_attempt_email(*, email: str, task_id: str) -> None:
         return
     # The link goes in an email of its own: its key is made by the send that claims it, and never stored.
     unverified = not user.email_verified
-    link = links.owe_verification(user) if unverified else None
-    if link is not None:
-        send_email_link(link_id=link.pk)
+    if unverified:
+        _mail_verification(user, task_id=task_id)
     _send_once_per_task(user, Notice.Kind.SIGN_UP_ATTEMPT, task_id=task_id, context={"unverified": unverified})
 
 
-def send_verification_email(*, email: str) -> None:
+def send_verification_email(*, email: str, task_id: str) -> None:
     """
     A verification link asked for by address (``email/verify/resend``
     without a session, or a registration): for whichever active, unverified
-    account has it, at most once per cooldown; nothing otherwise. Looked up
-    here, so every address takes the same path and gets the same answer.
+    account has it, at most once per cooldown and once per task; nothing
+    otherwise. Looked up here, so every address takes the same path and
+    gets the same answer.
     """
     user = _active_account(email)
-    link = links.owe_verification(user) if user is not None else None
+    if user is not None:
+        _mail_verification(user, task_id=task_id)
+
+
+def _mail_verification(user: User, *, task_id: str) -> None:
+    """The verification link ``task_id`` owes ``user``, if any (``links.owe_verification``), mailed once."""
+    link = links.owe_verification(user, task_id=task_id)
     if link is not None:
         send_email_link(link_id=link.pk)

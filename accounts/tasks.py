@@ -101,7 +101,7 @@ def send_sign_up_attempt(self: Task, email: str) -> None:
 @shared_task(bind=True, name="accounts.tasks.send_verification")
 def send_verification(self: Task, email: str) -> None:
     with _retried_when_transient(self):
-        notifications.send_verification_email(email=email)
+        notifications.send_verification_email(email=email, task_id=str(self.request.id))
 
 
 def enqueue(task: Task, *args) -> None:

@@ -101,6 +101,7 @@ class Migration(migrations.Migration):
                 ('purpose', models.CharField(choices=[('verify', 'Verify the address'), ('change', 'Change to this address')], max_length=16)),
                 ('email', models.CharField(help_text='The address the link goes to, and proves.', max_length=254)),
                 ('key_hash', models.CharField(blank=True, editable=False, max_length=64, null=True, unique=True)),
+                ('task_id', models.CharField(blank=True, editable=False, max_length=64, null=True, unique=True)),
                 ('session_id', models.UUIDField(blank=True, null=True)),
                 ('created_at', models.DateTimeField()),
                 ('expires_at', models.DateTimeField()),

@@ -70,6 +70,9 @@ class EmailLink(models.Model):
     purpose = models.CharField(max_length=16, choices=Purpose.choices)
     email = models.CharField(max_length=254, help_text="The address the link goes to, and proves.")
     key_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    # The worker's task that made it (a link asked for by address): a redelivered task finds it made,
+    # and its send already claimed.
+    task_id = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     # The session that asked for an email change: it stays signed in when the change is confirmed.
     session_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField()

@@ -12,10 +12,13 @@ import statistics
 import time
 
 import pytest
+import time_machine
 from django.core import mail
 from django.db import connection
+from django.utils import timezone
 
 from accounts.models import EmailLink, User, normalize_email
+from accounts.notifications import send_sign_up_attempt_email
 from tests.conftest import PASSWORD
 from tests.hashers import FastArgon2PasswordHasher
 from tokens.models import AuthEvent
@@ -110,6 +113,18 @@ def test_the_link_a_sign_up_attempt_mails_respects_the_cooldown(api, make_api, m
     subjects = [m.subject for m in mail.outbox]
     assert subjects.count(VERIFY_SUBJECT) == 1
     assert subjects.count(SIGN_UP_ATTEMPT) == 3
+
+
+def test_a_sign_up_attempt_task_delivered_again_mails_nothing_more(make_user):
+    """Redelivered past the link cooldown (Redis's visibility timeout is an hour): the same notice, the same link."""
+    owner = make_user(email="taken2@example.com")
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        send_sign_up_attempt_email(email=owner.email, task_id="task-1")
+        clock.shift(3600)
+        send_sign_up_attempt_email(email=owner.email, task_id="task-1")
+
+    subjects = [m.subject for m in mail.outbox]
+    assert (subjects.count(VERIFY_SUBJECT), subjects.count(SIGN_UP_ATTEMPT)) == (1, 1)
 
 
 @pytest.mark.usefixtures("mandatory")

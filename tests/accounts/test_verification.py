@@ -345,6 +345,22 @@ def test_resend_after_the_cooldown_mails_a_new_link(make_user, capture, frozen):
     assert key_from(first) != key_from(second)
 
 
+def test_a_verification_task_delivered_again_after_the_cooldown_mails_once(make_user, frozen):
+    """
+    A link asked for by address is made in the worker: a task message
+    delivered again (Redis's visibility timeout is an hour, far past the
+    cooldown) finds the link its task made, and sends nothing more.
+    """
+    user = make_user()
+    notifications.send_verification_email(email=user.email, task_id="task-1")
+    frozen.shift(COOLDOWN + 1)
+    notifications.send_verification_email(email=user.email, task_id="task-1")
+
+    assert len(link_emails(user.email)) == 1
+    notifications.send_verification_email(email=user.email, task_id="task-2")  # another request, past the cooldown: a new link
+    assert len(link_emails(user.email)) == 2
+
+
 def test_verifying_ends_every_other_link(make_user, api, capture, frozen):
     """Once the address is proved, the links still out there open nothing (a leaked mailbox later, say)."""
     user = make_user()
