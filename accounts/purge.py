@@ -6,12 +6,13 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import EmailLink, Notice, TwoFactorChallenge
+from accounts.models import EmailLink, Notice, TwoFactorChallenge, WebAuthnCeremony
 from authsvc.purge import purge_queryset
 
 CHALLENGES = "two_factor_challenges"
 NOTICES = "notices"
 EMAIL_LINKS = "email_links"
+CEREMONIES = "webauthn_ceremonies"
 
 
 def purge_challenges(*, batch_size: int, dry_run: bool = False, now=None, on_progress=None) -> dict[str, int]:
@@ -37,3 +38,15 @@ def purge_email_links(*, batch_size: int, dry_run: bool = False, now=None, on_pr
     now = now or timezone.now()
     dead = EmailLink.objects.filter(Q(expires_at__lt=now) | Q(used_at__isnull=False))
     return purge_queryset(dead, kind=EMAIL_LINKS, batch_size=batch_size, dry_run=dry_run, on_progress=on_progress)
+
+
+def purge_webauthn_ceremonies(*, batch_size: int, dry_run: bool = False, now=None,
+                              on_progress=None) -> dict[str, int]:
+    """
+    Delete passkey ceremonies that can no longer be answered: expired or
+    used. Anyone may open one (``login/passkey/begin``, rate limited per
+    network): they must not pile up.
+    """
+    now = now or timezone.now()
+    dead = WebAuthnCeremony.objects.filter(Q(expires_at__lt=now) | Q(used_at__isnull=False))
+    return purge_queryset(dead, kind=CEREMONIES, batch_size=batch_size, dry_run=dry_run, on_progress=on_progress)

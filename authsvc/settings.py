@@ -133,8 +133,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and Celery (REDIS_URL): authsvc/settings_celery.py -------------------
 
 # --- Purge (run hourly by Celery beat, or `manage.py purge_tokens`) -------------
-# The purges to run, as dotted paths of functions taking (*, batch_size,
-# dry_run, now, on_progress) and returning {kind: count}. Read when used.
+# The purges to run: functions (*, batch_size, dry_run, now, on_progress) → {kind: count}. Read when used.
 PURGE_FUNCTIONS = [
     "tokens.purge.purge_expired",
     "tokens.audit.purge_events",
@@ -143,6 +142,7 @@ PURGE_FUNCTIONS = [
     "accounts.purge.purge_challenges",
     "accounts.purge.purge_notices",
     "accounts.purge.purge_email_links",
+    "accounts.purge.purge_webauthn_ceremonies",
 ]
 # How long the audit trail (AuthEvent) is kept, in seconds (90 days).
 AUTH_EVENT_RETENTION = env.int("AUTH_EVENT_RETENTION", default=90 * 24 * 3600)

@@ -598,7 +598,8 @@ def test_the_purge_counts_deleted_rows_by_kind_and_a_dry_run_counts_nothing(clie
     deleted = purge_all(now=later)
 
     assert would == deleted == {"refresh_tokens": 1, "sessions": 1, "auth_events": 0, "two_factor_challenges": 0,
-                                  "trusted_devices": 0, "notices": 0, "session_ends": 0, "email_links": 0}
+                                  "trusted_devices": 0, "notices": 0, "session_ends": 0, "email_links": 0,
+                                  "webauthn_ceremonies": 0}
     assert counters.moved() == {
         'authsvc_logins_total{outcome="succeeded"}': 1,
         'authsvc_purged_rows_total{kind="refresh_tokens"}': 1,

@@ -66,7 +66,7 @@ def test_task_runs_the_configured_purges_and_returns_the_counts(purge_scenario):
     assert result.get() == {
         "refresh_tokens": len(scenario.dead_records), "sessions": len(scenario.dead_sessions),
         "auth_events": 0, "two_factor_challenges": 0, "trusted_devices": 0, "notices": 0, "session_ends": 0,
-        "email_links": 0,
+        "email_links": 0, "webauthn_ceremonies": 0,
     }
     assert set(Session.objects.values_list("pk", flat=True)) == scenario.kept_sessions
 

@@ -104,6 +104,7 @@ def test_purge_tokens_prints_the_counts_per_kind(purge_scenario):
         f"sessions: {len(scenario.dead_sessions)} deleted\n"
         "trusted_devices: 0 deleted\n"
         "two_factor_challenges: 0 deleted\n"
+        "webauthn_ceremonies: 0 deleted\n"
     )
     assert set(Session.objects.values_list("pk", flat=True)) == scenario.kept_sessions
 
@@ -122,6 +123,7 @@ def test_purge_tokens_dry_run_deletes_nothing(purge_scenario):
         f"sessions: {len(scenario.dead_sessions)} to delete (dry run)\n"
         "trusted_devices: 0 to delete (dry run)\n"
         "two_factor_challenges: 0 to delete (dry run)\n"
+        "webauthn_ceremonies: 0 to delete (dry run)\n"
     )
     assert Session.objects.count() == len(scenario.sessions)
     assert RefreshToken.objects.count() == len(scenario.records)
@@ -149,6 +151,7 @@ def test_purge_tokens_reports_progress_on_a_backlog(make_user):
         "sessions: 1 deleted",
         "trusted_devices: 0 deleted",
         "two_factor_challenges: 0 deleted",
+        "webauthn_ceremonies: 0 deleted",
     ]
 
 
