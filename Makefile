@@ -33,7 +33,7 @@ test: install
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## bench: authsvc against a stock simplejwt peer on the local PostgreSQL + Redis (~15 min), writes bench/RESULTS.md
+## bench: authsvc against a stock simplejwt peer on the local PostgreSQL + Redis (15–20 min), writes bench/RESULTS.md
 bench: $(VENV)/.bench-installed
 	$(PY) bench/run.py $(BENCH_ARGS)
 

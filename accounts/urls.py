@@ -3,6 +3,8 @@ from django.urls import path
 from accounts import factor_views, lifecycle_views, passkey_views, views
 
 urlpatterns = [
+    # First: Django tries the patterns in order, and GET /me is the most frequent request.
+    path("me/", views.MeView.as_view(), name="me"),
     path("register/", views.RegisterView.as_view(), name="register"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("login/2fa/", views.TwoFactorLoginView.as_view(), name="login-2fa"),
@@ -10,7 +12,6 @@ urlpatterns = [
     path("login/2fa/webauthn/begin/", passkey_views.LoginPasskeyBeginView.as_view(), name="login-2fa-webauthn-begin"),
     path("login/passkey/begin/", passkey_views.PasswordlessBeginView.as_view(), name="login-passkey-begin"),
     path("login/passkey/", passkey_views.PasswordlessView.as_view(), name="login-passkey"),
-    path("me/", views.MeView.as_view(), name="me"),
     path("password/change/", views.PasswordChangeView.as_view(), name="password-change"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password-reset"),
     path("password/reset/confirm/", views.PasswordResetConfirmView.as_view(), name="password-reset-confirm"),

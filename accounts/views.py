@@ -20,7 +20,9 @@ from accounts.serializers import (
     TwoFactorResendSerializer,
     UserSerializer,
 )
-from authsvc.api import ERRORS_401, ERRORS_403_CSRF, ERRORS_503, ErrorSerializer, PublicAPIView, no_store
+from authsvc.api import (
+    ERRORS_401, ERRORS_403_CSRF, ERRORS_503, ErrorSerializer, PublicAPIView, no_store, represent,
+)
 from authsvc.net import client_ip, user_agent
 from authsvc.ratelimits import enforce_ip_rate_limit, enforce_rate_limit
 from authsvc.schema import RETRY_AFTER
@@ -175,7 +177,7 @@ class MeView(APIView):
                    parameters=[RETRY_AFTER])
     def get(self, request):
         # Account data: no shared cache or back/forward store keeps it (RFC 9111 §5.2.2.5).
-        return no_store(Response(UserSerializer(request.user).data))
+        return no_store(Response(represent(UserSerializer, request.user)))
 
 
 class PasswordChangeView(APIView):

@@ -39,6 +39,44 @@ ERRORS_503 = {503: OpenApiResponse(
 )}
 
 
+# A serializer copies and binds its declared fields on every instance
+# (``copy.deepcopy``): about a tenth of a GET /me here (bench/RESULTS.md).
+# Rendering and validating only read them, so for what runs on every request
+# (GET /me, a refresh) one instance per class, made on first use, serves every
+# call. Only for serializers whose fields need no context (no request, no URLs).
+
+
+def represent(serializer_class: type[serializers.Serializer], instance) -> dict:
+    """``serializer_class(instance).data``, by the class's one instance."""
+    return _bound(serializer_class).to_representation(instance)
+
+
+def validated(serializer_class: type[serializers.Serializer], data) -> dict:
+    """
+    ``serializer_class(data=data)``'s ``validated_data`` after
+    ``is_valid(raise_exception=True)``: valid data by the class's one
+    instance; invalid data by a fresh serializer, so that the refusal is
+    DRF's own, error for error (rare, and no faster path is worth a second
+    way of shaping errors).
+    """
+    try:
+        return _bound(serializer_class).run_validation(data)
+    except serializers.ValidationError:
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+def _bound(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    serializer = _instances.get(serializer_class)
+    if serializer is None:
+        serializer = _instances.setdefault(serializer_class, serializer_class())
+    return serializer
+
+
+_instances: dict[type, serializers.Serializer] = {}
+
+
 def no_store(response: Response) -> Response:
     """
     Keep ``response`` out of every cache: tokens (RFC 6749 §5.1) and account

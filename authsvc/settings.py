@@ -83,18 +83,18 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every answer is counted, and its latency covers every other middleware.
     "authsvc.requestmetrics.RequestMetricsMiddleware",
-    # Before anything that can answer on its own (CORS preflight, HTTPS and
-    # slash redirects), so every response carries X-Request-ID.
+    # Before anything that answers on its own (CORS preflight, redirects): every response has X-Request-ID.
     "authsvc.requestid.RequestIdMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and the API docs' static files under gunicorn.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, auth and messages, skipped by the API (authsvc/browser.py).
+    "authsvc.browser.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "authsvc.browser.AuthenticationMiddleware",
+    "authsvc.browser.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -21,6 +21,9 @@ JWT_KEY_PUBLISH_DELAY = env.int("JWT_KEY_PUBLISH_DELAY", default=3600)
 # Seconds a process keeps the keys it read before reading them again: how
 # soon every host and worker sees a rotation without a restart.
 JWT_KEYRING_MAX_AGE = env.int("JWT_KEYRING_MAX_AGE", default=30)
+# Access tokens each process keeps once verified, so that the same token's next
+# request skips its signature check (tokens/verified.py); 0: none.
+ACCESS_TOKEN_CACHE_SIZE = env.int("ACCESS_TOKEN_CACHE_SIZE", default=4096)
 # Services allowed to introspect tokens (RFC 7662, /api/auth/introspect/)
 # and to read the revocation feed (/api/auth/revocations/), with HTTP Basic:
 # "name:secret,name2:secret2". Unset: both endpoints are the JSON 404 of an

@@ -8,8 +8,9 @@ from tokens.views import JwksView
 from webclient.views import demo
 
 urlpatterns = [
-    path("api/auth/", include("accounts.urls")),
+    # tokens first: its first pattern is refresh/, after me/ the most frequent request.
     path("api/auth/", include("tokens.urls")),
+    path("api/auth/", include("accounts.urls")),
     path("api/schema/", api_docs(SpectacularAPIView.as_view()), name="schema"),
     path("api/docs/", api_docs(SpectacularSwaggerView.as_view(url_name="schema")), name="docs"),
     path(".well-known/jwks.json", JwksView.as_view(), name="jwks"),

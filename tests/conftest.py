@@ -8,6 +8,7 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.test import APIClient
 
 from tokens.keys import keyring
+from tokens.verified import verified_access_tokens
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -19,6 +20,8 @@ def _isolation(settings):
     clear_test_cache()
     # The signing keys each process keeps (tokens.keys): read afresh from this test's database.
     keyring.reset()
+    # And the access tokens it has verified (tokens.verified).
+    verified_access_tokens.clear()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -198,3 +198,20 @@ def test_an_oversized_body_is_one_warning_line(client, caplog, path, body, conte
     assert response.status_code == 413
     assert response.json() == {"detail": "The request body is too large.", "code": "request_too_large"}
     assert_one_warning(caplog, f"POST {path}: 413 request_too_large")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("accept", "status"), [
+    (None, 200), ("*/*", 200), ("application/json", 200), ("application/json; indent=4", 200),
+    ("text/html, application/json;q=0.9", 200), ("text/html", 406), ("application/xml", 406),
+])
+def test_the_api_answers_json_to_what_accepts_it_and_406_to_the_rest(api, tokens, accept, status):
+    """authsvc.negotiation answers the plain cases at once; the others still go through DRF's negotiation."""
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access']}"}
+    if accept is not None:
+        headers["HTTP_ACCEPT"] = accept
+    response = api.get("/api/auth/me/", **headers)
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    if status == 406:
+        assert response.json()["code"] == "not_acceptable"

@@ -97,6 +97,10 @@ class TokenSettings:
         return float(settings.JWT_KEYRING_MAX_AGE)
 
     @property
+    def access_token_cache_size(self) -> int:
+        return settings.ACCESS_TOKEN_CACHE_SIZE
+
+    @property
     def shared_secret(self) -> str:
         """The HS256 secret: the key of ``JWT_ALGORITHM=HS256``, and of the tokens issued before keys had ids."""
         return settings.SIMPLE_JWT["SIGNING_KEY"]

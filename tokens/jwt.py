@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import jwt as pyjwt
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.utils import der_to_raw_signature
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -30,37 +27,22 @@ from rest_framework_simplejwt.utils import datetime_to_epoch
 from tokens import keys
 from tokens.conf import conf
 from tokens.errors import TokenExpired, TokenInvalid
+from tokens.jws import Backend, encode, jws
+from tokens.verified import verified_access_tokens
 
 # A JWT of ours is a few hundred bytes; refuse to even parse anything huge.
 MAX_TOKEN_LENGTH = 4096
 
 
-# --- signing --------------------------------------------------------------------------------------
-
-
-class _DeterministicES256(pyjwt.algorithms.ECAlgorithm):
-    """
-    ES256 with RFC 6979 deterministic nonces (``cryptography``'s own): the
-    same claims sign to the same token, as they do with EdDSA, RS256 and
-    HS256 — a refresh inside the reuse grace window hands back the very
-    successor token — and no weak random number can leak the key.
-    """
-
-    def sign(self, msg: bytes, key) -> bytes:
-        return der_to_raw_signature(key.sign(msg, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)), key.curve)
-
-
-_jws = pyjwt.PyJWS()
-_jws.unregister_algorithm("ES256")
-_jws.register_algorithm("ES256", _DeterministicES256(_DeterministicES256.SHA256))
+# --- signing and verifying -----------------------------------------------------------------------
 
 
 def sign(claims: dict) -> str:
     """``claims`` with ``iss`` and ``aud``, signed by the active key, its ``kid`` in the header."""
     key = keys.keyring.active()
     payload = {**claims, "iss": conf.jwt_issuer, "aud": conf.jwt_audience}
-    return _jws.encode(json.dumps(payload, separators=(",", ":")).encode(), key.signing_key,
-                       algorithm=key.algorithm, headers={"kid": key.kid})
+    return encode(json.dumps(payload, separators=(",", ":")).encode(), key.signing_key, algorithm=key.algorithm,
+                  kid=key.kid)
 
 
 class _ConfLifetime:
@@ -85,7 +67,8 @@ class SessionToken(Token):
     def __init__(self, token: str) -> None:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("Token is invalid")
-        self._backend, self._unkeyed = _backend_for(token)
+        self._backend, self.kid = _backend_for(token)
+        self._unkeyed = self.kid is None
         # Signature (with the algorithm of the key its kid names only: "none"
         # and algorithm confusion are refused by PyJWT), iss and aud, exp,
         # nbf, jti and token_type.
@@ -126,17 +109,17 @@ class SessionToken(Token):
         return self._backend
 
 
-def _backend_for(token: str) -> tuple[TokenBackend, bool]:
+def _backend_for(token: str) -> tuple[TokenBackend, str | None]:
     """
     What verifies ``token``: the published key its ``kid`` names, with that
     key's algorithm alone and our ``iss`` and ``aud`` required; for a token
     with no ``kid`` (HS256, issued before keys had ids) the shared secret,
     only while such tokens can still be unexpired. A retired or unknown
     ``kid``, or a header that names a key elsewhere (``jku``, ``x5u``,
-    ``jwk``…), is no token of ours. The flag: the token has no ``kid``.
+    ``jwk``…), is no token of ours. With the backend: the key's ``kid``.
     """
     try:
-        header = pyjwt.get_unverified_header(token)
+        header = jws.get_unverified_header(token)
     except pyjwt.PyJWTError as exc:
         raise TokenError("Token is invalid") from exc
     if keys.FOREIGN_KEY_HEADERS & header.keys():
@@ -161,11 +144,11 @@ def _backend_for(token: str) -> tuple[TokenBackend, bool]:
             _backends.clear()
         # simplejwt checks the algorithm and the key when it builds a backend: once per key and setting.
         hmac_key = key.verifying_key if key.algorithm == "HS256" else None
-        backend = _backends[cache_key] = TokenBackend(
+        backend = _backends[cache_key] = Backend(
             key.algorithm, signing_key=hmac_key, verifying_key=key.verifying_key, audience=audience, issuer=issuer,
             leeway=conf.leeway,
         )
-    return backend, key.kid is None
+    return backend, key.kid
 
 
 def _issued_before_keys(iat) -> bool:
@@ -210,6 +193,15 @@ def decode(token_class: type[SessionToken], raw: str) -> SessionToken:
         raise TokenExpired() from exc
     except TokenError as exc:
         raise TokenInvalid() from exc
+
+
+def decode_access(raw: str) -> "AccessJWT":
+    """``decode(AccessJWT, raw)``, minus the signature of a token this process has verified (``tokens.verified``)."""
+    token = verified_access_tokens.get(raw)
+    if token is None:
+        token = decode(AccessJWT, raw)
+        verified_access_tokens.add(raw, token)
+    return token
 
 
 def issue_pair(*, user_id: int, session_id: uuid.UUID, refresh_jti: uuid.UUID, refresh_issued_at: datetime,

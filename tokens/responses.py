@@ -3,7 +3,7 @@
 from rest_framework import status as http_status
 from rest_framework.response import Response
 
-from authsvc.api import no_store
+from authsvc.api import no_store, represent
 from tokens.conf import conf
 from tokens.cookies import seconds_until, set_auth_cookies, set_private_cookie
 from tokens.serializers import BodyTokensSerializer, CookieTokensSerializer, DeviceTokenSerializer, Transport
@@ -17,11 +17,11 @@ def token_response(issued: IssuedTokens, transport: str, status: int = http_stat
     in the body.
     """
     if transport == Transport.BODY:
-        body = BodyTokensSerializer(issued).data
+        body = represent(BodyTokensSerializer, issued)
         if issued.device_token:
-            body.update(DeviceTokenSerializer(issued).data)
+            body.update(represent(DeviceTokenSerializer, issued))
         return no_store(Response(body, status=status))
-    response = Response(CookieTokensSerializer(issued).data, status=status)
+    response = Response(represent(CookieTokensSerializer, issued), status=status)
     set_auth_cookies(response, issued)
     if issued.device_token:
         set_private_cookie(response, conf.device_cookie, issued.device_token, path=conf.device_cookie_path,

@@ -18,7 +18,7 @@ from tokens import audit, feed, store
 from tokens.conf import conf
 from tokens.devices import forget_devices
 from tokens.errors import TokenExpired, TokenInvalid, TokenReused, TokenRevoked
-from tokens.jwt import AccessJWT, IssuedTokens, RefreshJWT, decode, decode_any, issue_pair
+from tokens.jwt import AccessJWT, IssuedTokens, RefreshJWT, decode, decode_access, decode_any, issue_pair
 from tokens.models import AUTH_EPOCH_FIELD, RefreshToken, Session
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def authenticate_access_token(raw: str) -> tuple[object, AccessJWT]:
     its absolute lifetime ends the access token at once, at the cost stock
     simplejwt already pays to load the user.
     """
-    token = decode(AccessJWT, raw)
+    token = decode_access(raw)
     user = store.user_of_live_session(session_id=token.session_id, user_id=token.user_id, now=timezone.now())
     if user is None:
         raise TokenInvalid()

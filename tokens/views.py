@@ -6,7 +6,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from authsvc.api import ERRORS_401, ERRORS_403_CSRF, ERRORS_503, ErrorSerializer, PublicAPIView, no_store
+from authsvc.api import ERRORS_401, ERRORS_403_CSRF, ERRORS_503, ErrorSerializer, PublicAPIView, no_store, validated
 from authsvc.errors import Unauthorized
 from authsvc.exceptions import exception_handler
 from authsvc.net import client_ip, user_agent
@@ -43,9 +43,7 @@ class RefreshView(PublicAPIView):
         auth=[],
     )
     def post(self, request):
-        serializer = RefreshRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        raw = serializer.validated_data.get("refresh") or bearer_token(request)
+        raw = validated(RefreshRequestSerializer, request.data).get("refresh") or bearer_token(request)
         transport = Transport.BODY
         if not raw:
             raw = request.COOKIES.get(conf.refresh_cookie)

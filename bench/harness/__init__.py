@@ -7,8 +7,12 @@ the bench does, in order.
 - ``servers``: the projects (authsvc ES256 and HS256, stock) and their gunicorn servers
 - ``resource``: the example resource server, in front of the ES256 authsvc
 - ``seed``: databases, users and bulk dead rows
-- ``load``: logins, one timed wrk run, the load phase
+- ``load``: logins, the load clients, one timed run, the load phases (wrk's, the aiohttp client's)
+- ``aioload``: the second load client, aiohttp, run as ``python -m bench.harness.aioload``
 - ``dead_rows``: refresh latency against table size, and the purges
-- ``report``: medians, targets, bench/RESULTS.md and the JSON
+- ``report``: the targets, the tables, bench/RESULTS.md and the JSON
+- ``report_rows``: runs grouped into medians; finding and comparing cases
+- ``report_aio``: issue 20's throughput targets in both harnesses, the aiohttp harness's table
 - ``report_keys``: the report's section on ES256 against HS256 and local verification
+- ``report_scale``: the scale targets, refresh latency against table size, the purges (stock extrapolated)
 """

@@ -27,13 +27,17 @@ class Config:
     duration: int
     reps: int
     concurrency: list[int]
+    aio_workers: int  # the aiohttp phase's sync workers per server
+    aio_concurrency: list[int]  # the aiohttp phase's virtual users
     latency_rows: list[int]
     latency_concurrency: int
-    purge_rows: list[int]
+    purge_rows: list[int]  # authsvc's purges; the largest may reuse the latency runs' database
+    stock_purge_rows: list[int]  # stock's purges, fewer and smaller: the report extrapolates
     db_prefix: str
     redis_url: str
     output: Path
     json_output: Path | None
     skip_purge: bool
+    only_scale: bool  # the table-size and purge phases alone
     profile: bool
     command: str

@@ -1,7 +1,9 @@
 """
-Load: the virtual users' logins, one timed wrk run with the CPU that wrk, the
+Load: the virtual users' logins, the two load clients (wrk, and the aiohttp
+one in ``aioload.py``), one timed run with the CPU that the client, the
 gunicorn workers and the PostgreSQL backends used during it, and the load
-phase, which alternates the cases so that neither server gets the quieter turn.
+phases, which alternate the cases so that neither server gets the quieter turn:
+wrk's, and the aiohttp client's against servers with more workers.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from .config import BENCH, PASSWORD, PG, Config
-from .procs import cpu_seconds, log, machine_busy, run_measured
-from .servers import Server, http_request
+from .config import BENCH, PASSWORD, PG, PYTHON, Config
+from .procs import base_env, cpu_seconds, log, machine_busy, run_measured
+from .servers import Project, Server, http_request
 
 WRK_SCRIPT = BENCH / "wrk.lua"
 
@@ -74,13 +76,14 @@ class Run:
     concurrency: int
     rep: int
     label: str = ""
+    client: str = "wrk"  # "wrk" | "aiohttp"
     requests: int = 0
     rps: float = 0.0
     p50_ms: float = 0.0
     p95_ms: float = 0.0
     p99_ms: float = 0.0
     errors: int = 0
-    client_cpu_pct: float = 0.0  # wrk's CPU, % of one core
+    client_cpu_pct: float = 0.0  # the load client's CPU, % of one core
     app_cpu_ms: float = 0.0  # gunicorn workers' CPU per request
     db_cpu_ms: float = 0.0  # PostgreSQL backends' CPU per request
     machine_busy_pct: float = 0.0  # all CPUs, during the run
@@ -119,8 +122,43 @@ class AccessTokens:
         self._pools.pop((server.port, concurrency), None)
 
 
-def timed_run(wrk: str, server: Server, *, endpoint: str, transport: str, concurrency: int, rep: int,
-              duration: int, label: str = "", access: AccessTokens | None = None) -> Run:
+# --- the load clients: both print one line "BENCH_JSON {...}" with the same keys -------------
+
+ERROR_KEYS = ("non_200", "chain_breaks", "connect_errors", "read_errors", "write_errors", "timeouts")
+
+
+class Wrk:
+    """wrk + bench/wrk.lua: one thread, one connection, one virtual user."""
+
+    name = "wrk"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def command(self, url: str, mode: str, token_file: str, concurrency: int,
+                duration: int) -> tuple[list[str], dict[str, str]]:
+        env = {**os.environ, "BENCH_MODE": mode, "BENCH_TOKENS": token_file}
+        return [self.path, "-t", str(concurrency), "-c", str(concurrency), "-d", f"{duration}s",
+                "--timeout", "10s", "-s", str(WRK_SCRIPT), url], env
+
+
+class AioLoad:
+    """bench/harness/aioload.py: one coroutine, one connection, one virtual user; body transport only."""
+
+    name = "aiohttp"
+
+    def command(self, url: str, mode: str, token_file: str, concurrency: int,
+                duration: int) -> tuple[list[str], dict[str, str]]:
+        if mode not in ("refresh_body", "me"):
+            raise ValueError(f"the aiohttp client has no mode {mode}")
+        return [PYTHON, "-m", "bench.harness.aioload", "--url", url, "--mode", mode.split("_")[0],
+                "--tokens", token_file, "--concurrency", str(concurrency), "--duration", str(duration)], base_env()
+
+
+def timed_run(client: Wrk | AioLoad | str, server: Server, *, endpoint: str, transport: str, concurrency: int,
+              rep: int, duration: int, label: str = "", access: AccessTokens | None = None) -> Run:
+    if isinstance(client, str):  # a path is wrk's (ensure_wrk() returns one)
+        client = Wrk(client)
     project = server.project
     if endpoint != "refresh" and access is not None:
         tokens = access.get(server, concurrency)
@@ -131,9 +169,7 @@ def timed_run(wrk: str, server: Server, *, endpoint: str, transport: str, concur
         token_file = handle.name
     mode = f"refresh_{transport}" if endpoint == "refresh" else "me"
     path = project.refresh_path if endpoint == "refresh" else project.me_path
-    env = {**os.environ, "BENCH_MODE": mode, "BENCH_TOKENS": token_file}
-    args = [wrk, "-t", str(concurrency), "-c", str(concurrency), "-d", f"{duration}s", "--timeout", "10s",
-            "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{server.port}{path}"]
+    args, env = client.command(f"http://127.0.0.1:{server.port}{path}", mode, token_file, concurrency, duration)
     workers = server.worker_pids()
     app_before = {pid: cpu_seconds(pid) for pid in workers}
     db_before = {pid: cpu_seconds(pid) for pid in db_backend_pids(project.database)}
@@ -147,21 +183,23 @@ def timed_run(wrk: str, server: Server, *, endpoint: str, transport: str, concur
     db_cpu = sum(cpu_seconds(pid) - db_before.get(pid, 0.0) for pid in db_backend_pids(project.database))
     match = re.search(r"^BENCH_JSON (.*)$", measured.output, re.MULTILINE)
     if measured.returncode != 0 or not match:
-        raise SystemExit(f"wrk failed ({measured.returncode}):\n{measured.output}")
+        raise SystemExit(f"{client.name} failed ({measured.returncode}):\n{measured.output}")
     data = json.loads(match.group(1))
     run = Run(server=project.name, endpoint=endpoint, transport=transport, concurrency=concurrency, rep=rep,
-              label=label, raw=data)
+              label=label, client=client.name, raw=data)
     run.requests = data["requests"]
     run.rps = data["requests"] / (data["duration_us"] / 1e6)
     run.p50_ms, run.p95_ms, run.p99_ms = (data[k] / 1000 for k in ("p50_us", "p95_us", "p99_us"))
-    run.errors = sum(data[k] for k in ("non_200", "chain_breaks", "connect_errors", "read_errors",
-                                      "write_errors", "timeouts"))
+    run.errors = sum(data.get(k, 0) for k in ERROR_KEYS)
     if run.errors and access is not None:
         access.forget(server, concurrency)
     requests = max(run.requests, 1)
     run.app_cpu_ms = app_cpu * 1000 / requests
     run.db_cpu_ms = db_cpu * 1000 / requests
-    run.client_cpu_pct = 100 * measured.cpu_s / measured.wall_s
+    if "client_cpu_s" in data:  # the aiohttp client's timed loop, without the interpreter's start-up
+        run.client_cpu_pct = 100 * data["client_cpu_s"] / (data["duration_us"] / 1e6)
+    else:
+        run.client_cpu_pct = 100 * measured.cpu_s / measured.wall_s
     busy, total = busy_after[0] - busy_before[0], busy_after[1] - busy_before[1]
     run.machine_busy_pct = 100 * busy / total if total else 0.0
     return run
@@ -192,7 +230,6 @@ LOAD_CASES = [  # (server, endpoint, transport)
 
 
 def load_phase(cfg: Config, wrk: str, servers: dict[str, Server]) -> list[Run]:
-    runs: list[Run] = []
     access = AccessTokens()
     if not cfg.smoke:
         log("warm-up")
@@ -201,15 +238,61 @@ def load_phase(cfg: Config, wrk: str, servers: dict[str, Server]) -> list[Run]:
             for endpoint, transport in (("orders", "bearer"),) if resource else (("refresh", "body"), ("me", "bearer")):
                 timed_run(wrk, server, endpoint=endpoint, transport=transport, concurrency=max(cfg.concurrency),
                           rep=0, duration=1)
+    return alternating(cfg, wrk, servers, LOAD_CASES, cfg.concurrency, access)
+
+
+def alternating(cfg: Config, client, servers: dict[str, Server], cases: list[tuple[str, str, str]],
+                concurrencies: list[int], access: AccessTokens) -> list[Run]:
+    """Every case at every concurrency, ``cfg.reps`` times, the order of the cases reversed every other time."""
+    runs = []
     for rep in range(1, cfg.reps + 1):
-        cases = LOAD_CASES if rep % 2 else list(reversed(LOAD_CASES))
-        for concurrency in cfg.concurrency:
-            for kind, endpoint, transport in cases:
-                run = timed_run(wrk, servers[kind], endpoint=endpoint, transport=transport,
+        ordered = cases if rep % 2 else list(reversed(cases))
+        for concurrency in concurrencies:
+            for kind, endpoint, transport in ordered:
+                run = timed_run(client, servers[kind], endpoint=endpoint, transport=transport,
                                 concurrency=concurrency, rep=rep, duration=cfg.duration, access=access)
                 runs.append(run)
-                log(f"rep {rep} c={concurrency:<2} {kind:13} {endpoint:7} {transport:6} "
-                    f"{run.rps:8.1f}/s p50 {run.p50_ms:6.2f} p99 {run.p99_ms:6.2f} ms errors {run.errors} "
-                    f"| wrk {run.client_cpu_pct:4.1f}% app {run.app_cpu_ms:.2f} db {run.db_cpu_ms:.2f} ms/req "
-                    f"| machine {run.machine_busy_pct:.0f}%")
+                log_run(run)
+    return runs
+
+
+def log_run(run: Run) -> None:
+    log(f"rep {run.rep} c={run.concurrency:<2} {run.server:13} {run.endpoint:7} {run.transport:6} "
+        f"{run.rps:8.1f}/s p50 {run.p50_ms:6.2f} p99 {run.p99_ms:6.2f} ms errors {run.errors} "
+        f"| {run.client} {run.client_cpu_pct:4.1f}% app {run.app_cpu_ms:.2f} db {run.db_cpu_ms:.2f} ms/req "
+        f"| machine {run.machine_busy_pct:.0f}%")
+
+
+# --- the second harness: the aiohttp client, servers with more workers ---------------------------
+
+# authsvc (ES256) and stock, body transport; reversed every other repetition.
+AIO_CASES = [  # (server, endpoint, transport)
+    ("authsvc", "refresh", "body"),
+    ("stock", "refresh", "body"),
+    ("authsvc", "me", "bearer"),
+    ("stock", "me", "bearer"),
+]
+
+
+def aio_phase(cfg: Config, projects: dict[str, Project]) -> list[Run]:
+    """
+    The margins checked with a client that is not wrk, on the setup an engineer outside the team used
+    (aiohttp, cfg.aio_workers sync workers per server), after the wrk phase's servers have stopped.
+    """
+    client = AioLoad()
+    servers = {kind: Server(projects[kind], cfg.aio_workers) for kind in ("authsvc", "stock")}
+    access = AccessTokens()
+    runs: list[Run] = []  # none, if a server fails to start
+    log(f"aiohttp phase: {cfg.aio_workers} workers per server, c={cfg.aio_concurrency}")
+    try:
+        for server in servers.values():
+            server.start()
+        if not cfg.smoke:
+            for kind, endpoint, transport in AIO_CASES:
+                timed_run(client, servers[kind], endpoint=endpoint, transport=transport,
+                          concurrency=max(cfg.aio_concurrency), rep=0, duration=1, access=access)
+        runs = alternating(cfg, client, servers, AIO_CASES, cfg.aio_concurrency, access)
+    finally:
+        for server in servers.values():
+            server.stop()
     return runs

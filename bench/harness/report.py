@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import statistics
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -18,55 +17,14 @@ import psycopg
 
 from .config import CONN_MAX_AGE, PG, Config
 from .load import Run
+from .report_aio import aio_section, load_targets
 from .report_keys import keys_section
-from .seed import SESSIONS_PER_FILL
+from .report_rows import find, measured_cells, summarize, verdict
+from .report_scale import scale_sections, scale_target_rows, stock_fit
 
 RESULTS_START = "<!-- bench:results:start -->"
 SERVER_ORDER = {"authsvc": 0, "authsvc-hs256": 1, "stock": 2}
 RESULTS_END = "<!-- bench:results:end -->"
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def summarize(runs: list[Run]) -> list[dict]:
-    groups: dict[tuple, list[Run]] = {}
-    for run in runs:
-        groups.setdefault((run.endpoint, run.transport, run.concurrency, run.server, run.label), []).append(run)
-    rows = []
-    for (endpoint, transport, concurrency, server, label), group in groups.items():
-        rows.append({
-            "endpoint": endpoint, "transport": transport, "concurrency": concurrency, "server": server,
-            "label": label, "runs": len(group),
-            "rps": median([r.rps for r in group]),
-            "p50_ms": median([r.p50_ms for r in group]),
-            "p95_ms": median([r.p95_ms for r in group]),
-            "p99_ms": median([r.p99_ms for r in group]),
-            "errors": sum(r.errors for r in group),
-            "requests": sum(r.requests for r in group),
-            "client_cpu_pct": median([r.client_cpu_pct for r in group]),
-            "client_cpu_max_pct": max(r.client_cpu_pct for r in group),
-            "app_cpu_ms": median([r.app_cpu_ms for r in group]),
-            "db_cpu_ms": median([r.db_cpu_ms for r in group]),
-            "machine_busy_pct": median([r.machine_busy_pct for r in group]),
-        })
-    return rows
-
-
-def find(summary: list[dict], **match) -> dict | None:
-    for row in summary:
-        if all(row[k] == v for k, v in match.items()):
-            return row
-    return None
-
-
-def ratio(a: float | None, b: float | None) -> float:
-    return a / b if a and b else float("nan")
-
-
-def verdict(ok: bool) -> str:
-    return "**met**" if ok else "**missed**"
 
 
 def machine_info() -> dict:
@@ -81,7 +39,8 @@ def machine_info() -> dict:
         pg_settings = {name: conn.execute(f"SHOW {name}").fetchone()[0]
                        for name in ("shared_buffers", "synchronous_commit", "fsync")}
     versions = {}
-    for package in ("Django", "djangorestframework", "djangorestframework-simplejwt", "gunicorn", "psycopg"):
+    for package in ("Django", "djangorestframework", "djangorestframework-simplejwt", "gunicorn", "psycopg",
+                    "aiohttp"):
         try:
             from importlib.metadata import version
             versions[package] = version(package)
@@ -96,8 +55,11 @@ def machine_info() -> dict:
 
 
 def render(cfg: Config, machine: dict, load: list[Run], latency: list[Run], latency_info: dict,
-           purges: list[dict], started: datetime, elapsed: float) -> tuple[str, dict]:
+           purges: list[dict], started: datetime, elapsed: float, *, aio: list[Run] | None = None,
+           ) -> tuple[str, dict]:
+    aio = aio or []
     summary = summarize(load)
+    aio_summary = summarize(aio)
     lat_summary = summarize(latency)
     lines: list[str] = []
     out = lines.append
@@ -112,7 +74,8 @@ def render(cfg: Config, machine: dict, load: list[Run], latency: list[Run], late
         + ", ".join(f"{k} {v}" for k, v in machine["versions"].items()) + f"; {machine['wrk']}  ")
     out(f"Command: `{cfg.command}`{' (smoke mode: numbers mean nothing)' if cfg.smoke else ''}  ")
     out(f"Servers: gunicorn, {cfg.workers} sync workers each, one server loaded at a time; DEBUG=0, "
-        f"CONN_MAX_AGE={CONN_MAX_AGE} with health checks, Argon2 (Django defaults) for both; authsvc with "
+        f"CONN_MAX_AGE={CONN_MAX_AGE} for both (authsvc health-checks reused connections, stock keeps Django's "
+        "default: no health checks), Argon2 (Django defaults) for both; authsvc with "
         f"AUTH_2FA=off, RATELIMIT_ENABLE=0, SECURE_SSL_REDIRECT=0, REDIS_URL={cfg.redis_url}; authsvc signs "
         "ES256 (its default), authsvc-hs256 is the same with JWT_ALGORITHM=HS256; the example resource server "
         "runs in front of the ES256 one.  ")
@@ -123,43 +86,10 @@ def render(cfg: Config, machine: dict, load: list[Run], latency: list[Run], late
         f"logins before the timed runs (a fresh one for every refresh run).")
     out("")
 
-    # Targets
-    refresh_a = find(summary, endpoint="refresh", transport="body", concurrency=target_c, server="authsvc")
-    refresh_s = find(summary, endpoint="refresh", transport="body", concurrency=target_c, server="stock")
-    me_a = find(summary, endpoint="me", concurrency=target_c, server="authsvc")
-    me_s = find(summary, endpoint="me", concurrency=target_c, server="stock")
-    targets = []
-    if refresh_a and refresh_s:
-        r = ratio(refresh_a["rps"], refresh_s["rps"])
-        p99 = ratio(refresh_a["p99_ms"], refresh_s["p99_ms"])
-        targets.append((f"refresh throughput at c={target_c} ≥ 2.0× stock, p99 no worse",
-                        f"{r:.2f}×, p99 {refresh_a['p99_ms']:.1f} vs {refresh_s['p99_ms']:.1f} ms ({p99:.2f}×)",
-                        r >= 2.0 and p99 <= 1.0))
-    if me_a and me_s:
-        r = ratio(me_a["rps"], me_s["rps"])
-        targets.append((f"GET /me throughput at c={target_c} ≥ 1.0× stock", f"{r:.2f}×", r >= 1.0))
-    big = max(cfg.purge_rows) if purges else None
-    if purges:
-        pa = next(p for p in purges if p["server"] == "authsvc" and p["rows"] == big)
-        ps = next(p for p in purges if p["server"] == "stock" and p["rows"] == big)
-        small = min(cfg.purge_rows)
-        pa_small = next(p for p in purges if p["server"] == "authsvc" and p["rows"] == small)
-        speedup = ps["wall_s"] / pa["wall_s"]
-        flat = pa["max_rss_mb"] <= 1.2 * pa_small["max_rss_mb"]
-        targets.append((f"purge of {big:,} dead rows ≥ 10× faster than flushexpiredtokens, peak < 150 MB "
-                        f"and flat from {small:,}",
-                        f"{speedup:.1f}× ({pa['wall_s']:.1f} s vs {ps['wall_s']:.1f} s); peak "
-                        f"{pa['max_rss_mb']:.0f} MB at {big:,}, {pa_small['max_rss_mb']:.0f} MB at {small:,}",
-                        speedup >= 10 and pa["max_rss_mb"] < 150 and flat))
-    if lat_summary:
-        lo, hi = min(cfg.latency_rows), max(cfg.latency_rows)
-        a = find(lat_summary, label=str(lo))
-        b = find(lat_summary, label=str(hi))
-        if a and b:
-            r = ratio(b["p50_ms"], a["p50_ms"])
-            targets.append((f"refresh p50 with {hi:,} rows ≤ 1.2× p50 with {lo:,} (c={cfg.latency_concurrency})",
-                            f"{r:.2f}× ({b['p50_ms']:.2f} vs {a['p50_ms']:.2f} ms)", r <= 1.2))
-    out("### Targets (issue 5)")
+    # Targets: throughput in both harnesses (report_aio.py), then the tables' sizes
+    targets = load_targets(cfg, summary, aio_summary, target_c)
+    targets += scale_target_rows(cfg, lat_summary, purges)  # report_scale.py
+    out("### Targets (issue 20)")
     out("")
     out("| target | measured | |")
     out("|---|---|---|")
@@ -180,13 +110,7 @@ def render(cfg: Config, machine: dict, load: list[Run], latency: list[Run], late
             rows = [r for r in summary if r["endpoint"] == endpoint and r["concurrency"] == concurrency]
             rows.sort(key=lambda r: (SERVER_ORDER.get(r["server"], 9), r["transport"]))
             for row in rows:
-                is_stock = row["server"] == "stock"
-                vs = "—" if is_stock else f"**{ratio(row['rps'], stock and stock['rps']):.2f}×**"
-                p99 = "—" if is_stock else f"{ratio(row['p99_ms'], stock and stock['p99_ms']):.2f}×"
-                out(f"| {concurrency} | {row['server']} | {row['transport']} | {row['rps']:.0f} | "
-                    f"{row['p50_ms']:.2f} | {row['p95_ms']:.2f} | {row['p99_ms']:.2f} | {row['errors']} | {vs} | "
-                    f"{p99} | {row['app_cpu_ms']:.2f} | {row['db_cpu_ms']:.2f} | {row['client_cpu_pct']:.0f} "
-                    f"(max {row['client_cpu_max_pct']:.0f}) | {row['machine_busy_pct']:.0f} |")
+                out(f"| {concurrency} | {row['server']} | {row['transport']} | {measured_cells(row, stock)}")
         out("")
 
     load_table("refresh", "Refresh: POST, each virtual user chaining its rotated refresh tokens")
@@ -197,46 +121,9 @@ def render(cfg: Config, machine: dict, load: list[Run], latency: list[Run], late
         "requests; wrk's own CPU is in % of one core (of 2).")
     out("")
     load_table("me", "GET /me with the access token (Bearer)")
+    aio_section(cfg, aio_summary, aio, out)
 
-    if lat_summary:
-        out(f"### Refresh latency against table size (authsvc, body transport, c={cfg.latency_concurrency})")
-        out("")
-        out("| dead rows in the token tables | rows (refresh records / sessions) | req/s | p50 ms | p95 ms "
-            "| p99 ms | errors | DB CPU ms/req |")
-        out("|---:|---|---:|---:|---:|---:|---:|---:|")
-        for rows in cfg.latency_rows:
-            row = find(lat_summary, label=str(rows))
-            counts = latency_info[rows]["counts"]
-            out(f"| {rows:,} | {counts['tokens_refreshtoken']:,} / {counts['tokens_session']:,} | "
-                f"{row['rps']:.0f} | {row['p50_ms']:.2f} | {row['p95_ms']:.2f} | {row['p99_ms']:.2f} | "
-                f"{row['errors']} | {row['db_cpu_ms']:.2f} |")
-        out("")
-        out("Two databases filled by bulk SQL (the same mix as the purge below), one gunicorn on each, measured "
-            f"in alternation, {cfg.reps} runs each.")
-        out("")
-
-    if purges:
-        out("### Purge: authsvc `manage.py purge_tokens` against stock `manage.py flushexpiredtokens`")
-        out("")
-        out("| dead rows | command | wall s | CPU s | peak RSS MB | rows before | rows after |")
-        out("|---:|---|---:|---:|---:|---|---|")
-        for p in purges:
-            out(f"| {p['rows']:,} | {p['server']}: `{p['command']}` | {p['wall_s']:.2f} | {p['cpu_s']:.2f} | "
-                f"{p['max_rss_mb']:.0f} | {fmt_counts(p['before'])} | {fmt_counts(p['after'])} |")
-        out("")
-        for rows in cfg.purge_rows:
-            a = next(p for p in purges if p["server"] == "authsvc" and p["rows"] == rows)
-            s = next(p for p in purges if p["server"] == "stock" and p["rows"] == rows)
-            out(f"- {rows:,} rows: authsvc {s['wall_s'] / a['wall_s']:.1f}× faster, "
-                f"{s['max_rss_mb'] / a['max_rss_mb']:.1f}× less peak memory.")
-        out("")
-        out(f"authsvc rows: one session per {SESSIONS_PER_FILL} refresh records; sessions 40% past their "
-            "absolute expiry, 30% idle (every refresh record expired), 30% revoked 8 days ago (past the 7-day "
-            "retention); every record expired. Stock rows: one OutstandingToken per refresh token (the JWT "
-            "stored), all expired, 30% of them blacklisted (BlacklistedToken rows on top). Each fill is one "
-            "`INSERT … SELECT … FROM generate_series`, then VACUUM ANALYZE and CHECKPOINT before the timed "
-            "command; wall time and peak RSS are the command's process (Django start-up included), from wait4.")
-        out("")
+    scale_sections(cfg, lat_summary, latency_info, purges, out)  # report_scale.py
 
     client_max = max([r.client_cpu_pct for r in load + latency] or [0])
     out(f"wrk used at most {client_max:.0f}% of one core in any run (median per case in the tables): the client "
@@ -244,11 +131,12 @@ def render(cfg: Config, machine: dict, load: list[Run], latency: list[Run], late
     out("")
     out("<details><summary>Every timed run</summary>")
     out("")
-    out("| rep | c | server | endpoint | transport | label | req/s | p50 | p95 | p99 | errors | wrk CPU % "
-        "| app ms/req | DB ms/req | busy % |")
-    out("|---:|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in load + latency:
-        out(f"| {r.rep} | {r.concurrency} | {r.server} | {r.endpoint} | {r.transport} | {r.label} | {r.rps:.0f} | "
+    out("| rep | c | client | server | endpoint | transport | label | req/s | p50 | p95 | p99 | errors "
+        "| client CPU % | app ms/req | DB ms/req | busy % |")
+    out("|---:|---:|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in load + latency + aio:
+        out(f"| {r.rep} | {r.concurrency} | {r.client} | {r.server} | {r.endpoint} | {r.transport} | {r.label} "
+            f"| {r.rps:.0f} | "
             f"{r.p50_ms:.2f} | {r.p95_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {r.client_cpu_pct:.0f} | "
             f"{r.app_cpu_ms:.2f} | {r.db_cpu_ms:.2f} | {r.machine_busy_pct:.0f} |")
     out("")
@@ -256,16 +144,13 @@ def render(cfg: Config, machine: dict, load: list[Run], latency: list[Run], late
     data = {
         "started": started.isoformat(), "elapsed_s": elapsed, "command": cfg.command, "smoke": cfg.smoke,
         "workers": cfg.workers, "machine": machine,
-        "load": summary, "latency": lat_summary, "latency_info": {str(k): v for k, v in latency_info.items()},
-        "purge": purges,
+        "load": summary, "aio_workers": cfg.aio_workers, "aio_load": aio_summary,
+        "latency": lat_summary, "latency_info": {str(k): v for k, v in latency_info.items()},
+        "purge": purges, "purge_fit": stock_fit(purges),
         "targets": [{"target": n, "measured": m, "met": ok} for n, m, ok in targets],
-        "runs": [r.__dict__ for r in load + latency],
+        "runs": [r.__dict__ for r in load + latency + aio],
     }
     return "\n".join(lines), data
-
-
-def fmt_counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{table.split('_', 1)[1]} {count:,}" for table, count in counts.items())
 
 
 def write_report(path: Path, body: str) -> None:

@@ -53,10 +53,13 @@ def keys_section(cfg: Config, summary: list[dict], out: Callable[[str], None], t
             out(f"- {case} at c={target_c}: ES256 gives {_ratio(es, hs, 'rps')} of HS256's throughput, "
                 f"{es['app_cpu_ms'] - hs['app_cpu_ms']:+.2f} ms of gunicorn CPU per request.")
     out("")
-    out("Local verification: the example resource server (`examples/resource_server`, gunicorn, the same "
-        "worker count) answers GET /orders after checking the token's ES256 signature against authsvc's cached "
-        "JWKS, its claims, and its session against the revocation set its feed thread keeps, with no call "
-        "to authsvc and no database. Tokens from logins at the ES256 authsvc.")
+    out("Local verification: the example resource server (`examples/resource_server`, under granian, the same "
+        "worker count) answers GET /orders with no call to authsvc and no database: each worker checks a token's "
+        "ES256 signature and claims against authsvc's cached JWKS once and keeps the result; on every request, "
+        "cached or not, it checks the expiry, that the key is still published, and the session against the "
+        "revocation set its feed thread keeps. authsvc's GET /me keeps its verified tokens the same way "
+        "(tokens/verified.py) and reads the session from the database on every request. Tokens from logins "
+        "at the ES256 authsvc.")
     out("")
     out("| c | resource GET /orders req/s | p50 ms | p99 ms | authsvc GET /me req/s | p99 ms | req/s resource / "
         "authsvc | p99 resource / authsvc | app CPU ms/req resource / authsvc | DB CPU ms/req resource / authsvc |")

@@ -7,10 +7,11 @@ as the default authentication class, ``TokenObtainPairView`` and
 ``TokenRefreshView``, the ``token_blacklist`` app installed and
 ``ROTATE_REFRESH_TOKENS`` + ``BLACKLIST_AFTER_ROTATION`` on. It is not
 hobbled: production settings (``DEBUG`` off), the middleware of Django's own
-``startproject`` template (authsvc runs those plus CORS and WhiteNoise), the
-same database settings as authsvc (persistent, health-checked connections,
-``CONN_MAX_AGE`` from the environment) and the same password hasher
-(Argon2, Django's default parameters).
+``startproject`` template (authsvc runs those plus CORS and WhiteNoise),
+persistent database connections as long-lived as authsvc's (``CONN_MAX_AGE``
+from the environment) on Django's default handling otherwise: no health
+checks unless ``CONN_HEALTH_CHECKS`` says so (authsvc checks its own before
+reuse), and the same password hasher (Argon2, Django's default parameters).
 """
 
 from datetime import timedelta
@@ -48,7 +49,7 @@ WSGI_APPLICATION = "bench.stock.wsgi.application"
 
 DATABASES = {"default": env.db_url("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # authsvc's list, in authsvc's order.

@@ -732,9 +732,13 @@ def test_step_up_for_a_user_without_a_passkey_is_refused(user):
 @pytest.mark.parametrize("sign_count", [None, 0], ids=["counter", "no-counter"])
 def test_one_passwordless_assertion_posted_in_parallel_signs_in_once(user, sign_count):
     """
-    Ten copies of one assertion at the same instant: one session. Its
+    Nine copies of one assertion at the same instant: one session. Its
     ceremony is spent once, by a conditional UPDATE (STYLE 7); with an
     authenticator that keeps no counter, that single use alone decides.
+    Nine, not ten: each copy reserves one of the account's ten wrong answers
+    before it is judged (accounts/budgets.py), the winner's given back only
+    once it has won, so a tenth copy could hold the last unit, pause the
+    account, and turn a straggler's 401 into a 429 — right, but not this test.
     """
     alice = register_passkey(user)
     credential = alice.authenticator.get(sign_in_options(APIClient()), sign_count=sign_count)
@@ -745,8 +749,8 @@ def test_one_passwordless_assertion_posted_in_parallel_signs_in_once(user, sign_
         response = sign_in(client, credential, REMOTE_ADDR=f"10.0.2.{i}")
         return response.status_code, None if response.status_code == 200 else response.json()["code"]
 
-    results = in_parallel(10, submit)
+    results = in_parallel(9, submit)
 
-    assert sorted(results) == [(200, None)] + [(401, "invalid_code")] * 9, results
+    assert sorted(results) == [(200, None)] + [(401, "invalid_code")] * 8, results
     assert Session.objects.filter(user=user).count() == sessions + 1
     assert WebAuthnCredential.objects.get().sign_count == (1 if sign_count is None else 0)

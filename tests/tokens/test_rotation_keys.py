@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import jwt
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from tests.conftest import bearer
@@ -253,11 +254,13 @@ def test_me_costs_one_query_with_a_warm_keyring(api, tokens, django_assert_num_q
 
 
 @pytest.mark.parametrize("after", ["no rotation", "rotation"])
-def test_refresh_costs_five_queries_with_a_warm_keyring(api, user, login, tokens, django_assert_num_queries, after):
+def test_refresh_costs_its_exchange_alone_with_a_warm_keyring(api, user, login, tokens, django_assert_num_queries,
+                                                             after):
     if after == "rotation":
         keys.rotate(at_once=True)
         me(api, tokens["access"])
-    with django_assert_num_queries(5):
+    # The exchange: one statement on PostgreSQL, three and a savepoint pair on SQLite (tests/tokens/test_api.py).
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 5):
         response = refresh(api, tokens["refresh"])
     assert response.status_code == 200
     assert kid(response.json()["refresh"]) == keyring.active().kid

@@ -1,0 +1,121 @@
+"""
+The cases of ``bench/changes.py``: each change of the second performance
+round as (name, what it replaced, what it is, per what), both callables
+doing the same work on the same data. Imported once Django is set up.
+"""
+
+from __future__ import annotations
+
+import types
+from datetime import timedelta
+import uuid
+
+import jwt as pyjwt
+from django.core.handlers.wsgi import WSGIHandler
+from django.test import override_settings
+from django.urls import path, resolve
+from django.urls.conf import include
+from django.utils import timezone
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from accounts import urls as accounts_urls
+from accounts.serializers import UserSerializer
+from authsvc.api import represent, validated
+from authsvc.negotiation import JSONNegotiation
+from tokens import jws, store
+from tokens import urls as tokens_urls
+from tokens.jwt import AccessJWT, decode, decode_access, issue_pair
+from tokens.keys import keyring
+from tokens.serializers import BodyTokensSerializer, RefreshRequestSerializer
+
+# Django's own middleware where authsvc.browser's subclasses now stand.
+_DJANGO_MIDDLEWARE = {
+    "authsvc.browser.SessionMiddleware": "django.contrib.sessions.middleware.SessionMiddleware",
+    "authsvc.browser.AuthenticationMiddleware": "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "authsvc.browser.MessageMiddleware": "django.contrib.messages.middleware.MessageMiddleware",
+}
+
+
+def cases(password: str, wsgi_call):
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    application = WSGIHandler()
+    login = wsgi_call(application, "POST", "/api/auth/login/",
+                      {"email": "bench-0@example.com", "password": password, "transport": "body"})
+    access, chain = login["access"], [login["refresh"]]
+    bearer = {"Authorization": f"Bearer {access}"}
+    user = get_user_model().objects.get(email="bench-0@example.com")
+    key = keyring.verifying(pyjwt.get_unverified_header(access)["kid"])
+
+    def refresh():
+        chain[0] = wsgi_call(application, "POST", "/api/auth/refresh/", {"refresh": chain[0]})["refresh"]
+
+    statements = store._statements("default")
+
+    def exchange_in(one_statement: bool):
+        def run():
+            statements.one_statement = one_statement
+            refresh()
+        return run
+
+    yield ("refresh as one statement (PostgreSQL: no BEGIN/COMMIT, no health check)", exchange_in(False),
+           exchange_in(True), "refresh")
+    statements.one_statement = True
+
+    stock_jws = pyjwt.PyJWS()
+    yield ("PyJWT's segment check as one regex (tokens/jws.py)",
+           lambda: stock_jws.decode_complete(access, key.verifying_key, algorithms=["ES256"]),
+           lambda: jws.jws.decode_complete(access, key.verifying_key, algorithms=["ES256"]), "token verified")
+    yield ("verified access token kept (tokens/verified.py): a hit",
+           lambda: decode(AccessJWT, access), lambda: decode_access(access), "GET /me")
+    yield ("GET /me's serializer bound once (authsvc.api.represent)",
+           lambda: UserSerializer(user).data, lambda: represent(UserSerializer, user), "GET /me")
+
+    now = timezone.now()
+    issued = issue_pair(user_id=user.pk, session_id=uuid.uuid4(), refresh_jti=uuid.uuid4(), refresh_issued_at=now,
+                        refresh_expires_at=now + timedelta(days=7), now=now)
+    yield ("the token answer's serializer bound once (represent)",
+           lambda: BodyTokensSerializer(issued).data, lambda: represent(BodyTokensSerializer, issued), "refresh")
+
+    body = {"refresh": chain[0]}
+
+    def is_valid():
+        serializer = RefreshRequestSerializer(data=body)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    yield ("the refresh body validated by one bound instance (authsvc.api.validated)", is_valid,
+           lambda: validated(RefreshRequestSerializer, body), "refresh")
+
+    request = Request(APIRequestFactory().get("/api/auth/me/", HTTP_ACCEPT="*/*"))
+    renderers = [JSONRenderer()]
+    yield ("content negotiation answered at once for */* (authsvc.negotiation)",
+           lambda: DefaultContentNegotiation().select_renderer(request, renderers),
+           lambda: JSONNegotiation().select_renderer(request, renderers), "request")
+
+    active = keyring.active()
+    payload = b'{"token_type":"access","user_id":1,"sid":"x","jti":"y","iat":1,"exp":2,"iss":"a","aud":"b"}'
+    yield ("the header serialized once per key when signing (tokens/jws.encode)",
+           lambda: jws.jws.encode(payload, active.signing_key, algorithm=active.algorithm,
+                                  headers={"kid": active.kid}),
+           lambda: jws.encode(payload, active.signing_key, algorithm=active.algorithm, kid=active.kid),
+           "token signed")
+
+    old_accounts = [p for p in accounts_urls.urlpatterns if p.name != "me"]
+    old_accounts.insert(7, next(p for p in accounts_urls.urlpatterns if p.name == "me"))
+    old_conf = types.ModuleType("old_urlconf")
+    old_conf.urlpatterns = [path("api/auth/", include(old_accounts)),
+                            path("api/auth/", include(tokens_urls))]
+    for url in ("/api/auth/me/", "/api/auth/refresh/"):
+        yield (f"URL order: {url} resolved", lambda url=url: resolve(url, urlconf=old_conf),
+               lambda url=url: resolve(url), "request")
+
+    with override_settings(MIDDLEWARE=[_DJANGO_MIDDLEWARE.get(m, m) for m in settings.MIDDLEWARE]):
+        django_stack = WSGIHandler()
+    yield ("Django's session, auth and messages middleware skipped under /api/ (authsvc.browser)",
+           lambda: wsgi_call(django_stack, "GET", "/api/auth/me/", headers=bearer),
+           lambda: wsgi_call(application, "GET", "/api/auth/me/", headers=bearer), "GET /me")
