@@ -7,16 +7,15 @@ TOTP secret and its codes, recovery codes.
 import base64
 import logging
 import re
-import time
 
 import pyotp
 import pytest
-import time_machine
 from django.apps import apps
 from django.core import mail
 from django.utils import timezone
 
 from tests.accounts.conftest import code_from_outbox
+from tests.accounts.factors import still_clock
 from tests.conftest import PASSWORD, bearer
 
 pytestmark = pytest.mark.django_db
@@ -46,16 +45,10 @@ def contains_code(text: str, code: str) -> bool:
     return re.search(rf"(?<![0-9A-Za-z]){code}(?![0-9A-Za-z])", text) is not None
 
 
-def frozen_in_a_totp_step():
-    """The clock stopped 5 s into a 30 s TOTP step, so the test knows each code's step."""
-    now = int(time.time())
-    return time_machine.travel(now - now % 30 + 5, tick=False)
-
-
 def test_no_secret_in_database_or_logs(api, settings, caplog, capture):
     settings.AUTH_2FA = "required"
     secrets: list[str] = [PASSWORD, NEW_PASSWORD]
-    with caplog.at_level(logging.DEBUG), frozen_in_a_totp_step() as clock:
+    with caplog.at_level(logging.DEBUG), still_clock() as clock:
         assert api.post("/api/auth/register/", {"email": "eve@example.com", "password": PASSWORD},
                         format="json").status_code == 201
         step_one = capture(api.post, "/api/auth/login/", {"email": "eve@example.com", "password": PASSWORD,

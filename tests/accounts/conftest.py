@@ -1,6 +1,4 @@
 import re
-import time
-from datetime import UTC, datetime
 
 import pytest
 import time_machine
@@ -9,7 +7,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from tests.accounts.factors import STEP, Enrolled, enrol_totp
+from tests.accounts.factors import STEP, Enrolled, enrol_totp, still_clock
 from tests.conftest import PASSWORD
 
 
@@ -64,8 +62,7 @@ def one_window():
 @pytest.fixture
 def clock():
     """Time stands still 5 s into a TOTP step (a whole second); ``clock.shift(STEP)`` moves it on one step."""
-    now = int(time.time())
-    with time_machine.travel(datetime.fromtimestamp(now - now % STEP + 5, UTC), tick=False) as traveller:
+    with still_clock() as traveller:
         yield traveller
 
 

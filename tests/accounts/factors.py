@@ -6,11 +6,13 @@ are in ``tests/accounts/conftest.py``.
 """
 
 import re
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from unittest.mock import ANY
 
 import pyotp
+import time_machine
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -36,6 +38,24 @@ CHALLENGE_LOCKED = {"detail": "Too many wrong codes; log in again.", "code": "ch
 
 SETUP, CONFIRM, DISABLE = "/api/auth/2fa/totp/setup/", "/api/auth/2fa/totp/confirm/", "/api/auth/2fa/totp/disable/"
 STATUS, RECOVERY_CODES = "/api/auth/2fa/", "/api/auth/2fa/recovery-codes/"
+
+# How far a test may move a still clock on without leaving the hour it began in.
+HOUR, CLOCK_LEEWAY = 3600, 600
+
+
+def still_clock():
+    """
+    Time stopped 5 s into a TOTP step, so a test knows each code's step, and
+    at least ten minutes before the hour ends: the per-account budgets count
+    in fixed hourly windows (``authsvc.ratelimits.take``), and a test that
+    spends a budget and moves the clock on a step must find its count still
+    there, not a new window's (started at 12:59:35, one step used to land
+    in the next hour one run in 120).
+    """
+    now = int(time.time())
+    if now % HOUR > HOUR - CLOCK_LEEWAY:
+        now += HOUR - now % HOUR
+    return time_machine.travel(datetime.fromtimestamp(now - now % STEP + 5, UTC), tick=False)
 
 
 def totp_code(secret: str, steps: int = 0) -> str:
