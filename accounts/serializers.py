@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from authsvc.api import UtcDateTimeField
 from tokens.serializers import transport_field
 
 # Long enough for any passphrase, short enough that hashing it is no DoS.
@@ -123,8 +124,8 @@ class PasswordAndCodeSerializer(serializers.Serializer):
 class PasskeySerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    last_used_at = serializers.DateTimeField(allow_null=True)
+    created_at = UtcDateTimeField()
+    last_used_at = UtcDateTimeField(allow_null=True)
 
 
 class TwoFactorStatusSerializer(serializers.Serializer):
@@ -156,7 +157,7 @@ class UserSerializer(serializers.Serializer):
     email = serializers.EmailField(read_only=True)
     email_verified = serializers.BooleanField(read_only=True)
     two_factor_enabled = serializers.BooleanField(read_only=True)
-    date_joined = serializers.DateTimeField(read_only=True)
+    date_joined = UtcDateTimeField(read_only=True)
     is_staff = serializers.BooleanField(read_only=True)
 
 
@@ -212,7 +213,7 @@ class AccountDeleteSerializer(serializers.Serializer):
 class AccountExportSerializer(serializers.Serializer):
     """GET account/export: what authsvc holds about the user (documents the answer; the flow builds it)."""
 
-    exported_at = serializers.DateTimeField()
+    exported_at = UtcDateTimeField()
     user = serializers.DictField(help_text="id, email, email_verified, date_joined, last_login, is_active, is_staff, "
                                            "two_factor_enabled")
     sessions = serializers.ListField(child=serializers.DictField(), help_text="Every session, ended ones too.")

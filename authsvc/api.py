@@ -5,6 +5,8 @@ it, and the header that keeps an answer out of every cache. Errors are
 rendered by the one exception handler (``authsvc.exceptions``).
 """
 
+from datetime import UTC
+
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -17,6 +19,19 @@ class PublicAPIView(APIView):
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """
+    A time as DESIGN.md writes every time the API answers with: ISO 8601 in
+    UTC, ``2026-12-07T15:04:17.123456Z``. DRF's own field renders in the
+    current time zone, looked up for each value (asgiref's ``Local``, on the
+    path of every GET /me and refresh); this one's zone is fixed, so no view
+    or middleware that activates another can change what a client reads.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(default_timezone=UTC, **kwargs)
 
 
 class ErrorSerializer(serializers.Serializer):

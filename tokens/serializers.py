@@ -1,5 +1,7 @@
+from django.db import models
 from rest_framework import serializers
 
+from authsvc.api import UtcDateTimeField
 from tokens.jwt import MAX_TOKEN_LENGTH
 from tokens.models import Session
 
@@ -44,38 +46,38 @@ class CookieTokensSerializer(serializers.Serializer):
     """Token response in cookie transport: the refresh token is only ever in its cookie."""
 
     access = serializers.CharField()
-    access_expires_at = serializers.DateTimeField()
+    access_expires_at = UtcDateTimeField()
     session_id = serializers.UUIDField()
 
 
 class BodyTokensSerializer(CookieTokensSerializer):
     refresh = serializers.CharField()
-    refresh_expires_at = serializers.DateTimeField()
+    refresh_expires_at = UtcDateTimeField()
 
 
 class DeviceTokenSerializer(serializers.Serializer):
     """A remembered device's token, in the body transport (``remember_device`` on ``login/2fa``)."""
 
     device_token = serializers.CharField()
-    device_expires_at = serializers.DateTimeField()
+    device_expires_at = UtcDateTimeField()
 
 
 class TokensSerializer(CookieTokensSerializer):
     """The schema of a token answer in either transport (renders nothing: see tokens/responses.py)."""
 
     refresh = serializers.CharField(required=False, help_text="Body transport only.")
-    refresh_expires_at = serializers.DateTimeField(required=False, help_text="Body transport only.")
+    refresh_expires_at = UtcDateTimeField(required=False, help_text="Body transport only.")
     device_token = serializers.CharField(
         required=False, help_text="Body transport, when login/2fa asked for remember_device: send it as device_token "
                                   "with later logins to skip the second factor. Browsers get the device cookie.")
-    device_expires_at = serializers.DateTimeField(required=False, help_text="With device_token.")
+    device_expires_at = UtcDateTimeField(required=False, help_text="With device_token.")
 
 
 class DeviceSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    created_at = serializers.DateTimeField()
-    last_used_at = serializers.DateTimeField(allow_null=True)
-    expires_at = serializers.DateTimeField()
+    created_at = UtcDateTimeField()
+    last_used_at = UtcDateTimeField(allow_null=True)
+    expires_at = UtcDateTimeField()
     user_agent = serializers.CharField()
     ip = serializers.IPAddressField(allow_null=True)
     current = serializers.SerializerMethodField()
@@ -85,6 +87,8 @@ class DeviceSerializer(serializers.Serializer):
 
 
 class SessionSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
+                                models.DateTimeField: UtcDateTimeField}
     current = serializers.SerializerMethodField()
 
     class Meta:
@@ -149,7 +153,7 @@ class RevocationFeedQuerySerializer(serializers.Serializer):
 
 class RevokedSessionSerializer(serializers.Serializer):
     sid = serializers.UUIDField()
-    revoked_at = serializers.DateTimeField()
+    revoked_at = UtcDateTimeField()
 
 
 class RevocationFeedSerializer(serializers.Serializer):

@@ -33,6 +33,26 @@ def test_body_transport_returns_both_tokens_and_sets_no_cookie(api, user, login)
     assert response["Cache-Control"] == "no-store"
 
 
+def test_times_are_utc_whatever_time_zone_is_active(api, user, login):
+    """
+    DESIGN.md: every time the API answers with is ISO 8601 in UTC. DRF's own
+    field renders in the current time zone, so a view or middleware that
+    activated another would have changed what clients parse.
+    """
+    with timezone.override("Europe/Paris"):
+        tokens = login(user, transport="body").json()
+        refreshed = api.post("/api/auth/refresh/", {"refresh": tokens["refresh"]}, format="json").json()
+        me = api.get("/api/auth/me/", **bearer(refreshed["access"])).json()
+        sessions = api.get("/api/auth/sessions/", **bearer(refreshed["access"])).json()
+
+    session = Session.objects.get()
+    assert me["date_joined"] == user.date_joined.isoformat().replace("+00:00", "Z")
+    for body in (tokens, refreshed):
+        assert body["access_expires_at"].endswith("Z") and body["refresh_expires_at"].endswith("Z")
+    assert sessions[0]["created_at"] == session.created_at.isoformat().replace("+00:00", "Z")
+    assert sessions[0]["expires_at"] == session.expires_at.isoformat().replace("+00:00", "Z")
+
+
 @pytest.mark.parametrize("debug, secure", [(False, True), (True, False)])
 def test_cookie_transport_sets_hardened_cookies_and_keeps_refresh_out_of_the_body(
     api, user, login, settings, debug, secure
