@@ -16,6 +16,7 @@ from django.test import override_settings
 from django.urls import path, resolve
 from django.urls.conf import include
 from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -114,8 +115,51 @@ def cases(password: str, wsgi_call):
         yield (f"URL order: {url} resolved", lambda url=url: resolve(url, urlconf=old_conf),
                lambda url=url: resolve(url), "request")
 
+    # Round 3 (session 10). Before: the hot statements' results in text, timestamps through Django's loader.
+    text_results = _text_results_class()
+
+    def text_results_cursor(connection):
+        from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, Format, register_tzloader
+
+        raw = connection.connection
+        cursor = text_results(raw)
+        if connection.timezone != raw.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+            register_tzloader(connection.timezone, cursor)
+        return cursor
+
+    def with_cursor(make_cursor, call):
+        def run():
+            store._preparing_cursor, saved = make_cursor, store._preparing_cursor
+            try:
+                call()
+            finally:
+                store._preparing_cursor = saved
+        return run
+
+    me = lambda: wsgi_call(application, "GET", "/api/auth/me/", headers=bearer)  # noqa: E731
+    for name, call in (("GET /me", me), ("refresh", refresh)):
+        yield (f"the hot statements' results in binary (tokens/store.py): {name}",
+               with_cursor(text_results_cursor, call), with_cursor(store._preparing_cursor, call), name)
+
+    class DrfTimes(UserSerializer):
+        date_joined = serializers.DateTimeField(read_only=True)
+
+    yield ("times rendered in UTC, no current-zone lookup (authsvc.api.UtcDateTimeField)",
+           lambda: represent(DrfTimes, user), lambda: represent(UserSerializer, user), "GET /me")
+
     with override_settings(MIDDLEWARE=[_DJANGO_MIDDLEWARE.get(m, m) for m in settings.MIDDLEWARE]):
         django_stack = WSGIHandler()
     yield ("Django's session, auth and messages middleware skipped under /api/ (authsvc.browser)",
            lambda: wsgi_call(django_stack, "GET", "/api/auth/me/", headers=bearer),
            lambda: wsgi_call(application, "GET", "/api/auth/me/", headers=bearer), "GET /me")
+
+
+def _text_results_class():
+    """tokens/store.py's prepared-statement cursor as it was: results in text."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class TextResults(ServerBindingCursor):
+        def execute(self, query, params=None, **kwargs):
+            return super().execute(query, params, prepare=True, **kwargs)
+
+    return TextResults
