@@ -334,7 +334,7 @@ class ResourceServer:
     def __call__(self, environ, start_response):
         self.feed.start()  # a no-op, unless this process was forked after the thread started
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
-        if path != "/orders" and path.rstrip("/") != "/orders":
+        if path.rstrip("/") != "/orders":
             if path == "/healthz" and method == "GET":
                 ok = self.feed.in_sync()
                 return _json(start_response, 200 if ok else 503, {"status": "ok" if ok else "revocations_unknown"})
