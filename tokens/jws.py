@@ -64,22 +64,34 @@ jws.unregister_algorithm("ES256")
 jws.register_algorithm("ES256", _DeterministicES256(_DeterministicES256.SHA256))
 
 
-def encode(payload: bytes, key, *, algorithm: str, kid: str | None) -> str:
+def encode(payload: bytes, key, *, algorithm: str, kid: str | None, mac=None) -> str:
     """
     ``jws.encode(payload, key, algorithm=algorithm, headers={"kid": kid})``,
     byte for byte (tests/tokens/test_jws.py), with the header —
     the same for every token a key signs — serialized once per key: two
-    tokens a refresh.
+    tokens a refresh. ``mac``, given a function of the payload's segment,
+    adds its result to the header as ``mac`` (``tokens.jwt``: refresh tokens).
     """
-    header = _headers.get((algorithm, kid))
-    if header is None:
-        fields = {"typ": "JWT", "alg": algorithm} | ({"kid": kid} if kid is not None else {})
-        header = _headers[algorithm, kid] = base64url_encode(
-            json.dumps(fields, separators=(",", ":"), sort_keys=True).encode())
-    signing_input = header + b"." + base64url_encode(payload)
+    payload_segment = base64url_encode(payload)
+    signing_input = header_segment(algorithm, kid, mac(payload_segment) if mac else None) + b"." + payload_segment
     signer = jws.get_algorithm_by_name(algorithm)
     signature = signer.sign(signing_input, signer.prepare_key(key))
     return (signing_input + b"." + base64url_encode(signature)).decode()
+
+
+def header_segment(algorithm: str, kid: str | None, mac: str | None = None) -> bytes:
+    """The encoded header ``encode`` writes: the only spelling of it that authsvc issues."""
+    if mac is not None:
+        return _header_segment({"typ": "JWT", "alg": algorithm, "kid": kid, "mac": mac})
+    header = _headers.get((algorithm, kid))
+    if header is None:
+        fields = {"typ": "JWT", "alg": algorithm} | ({"kid": kid} if kid is not None else {})
+        header = _headers[algorithm, kid] = _header_segment(fields)
+    return header
+
+
+def _header_segment(fields: dict) -> bytes:
+    return base64url_encode(json.dumps(fields, separators=(",", ":"), sort_keys=True).encode())
 
 
 _headers: dict[tuple[str, str | None], bytes] = {}
@@ -93,11 +105,20 @@ class Backend(TokenBackend):
     """simplejwt's backend, verifying with the PyJWT above (simplejwt's ``decode``: the same options, the same errors)."""
 
     def decode(self, token, verify: bool = True) -> dict:
+        return self._decode(token, {"verify_aud": self.audience is not None, "verify_signature": verify})
+
+    def decode_claims(self, token) -> dict:
+        """``decode``'s checks of the claims (exp, nbf, iat, iss, aud) alone: for a token proven ours otherwise."""
+        return self._decode(token, {
+            "verify_signature": False, "verify_exp": True, "verify_nbf": True, "verify_iat": True,
+            "verify_iss": True, "verify_aud": self.audience is not None,
+        })
+
+    def _decode(self, token, options: dict) -> dict:
         try:
             return _jwt.decode(
                 token, self.get_verifying_key(token), algorithms=[self.algorithm], audience=self.audience,
-                issuer=self.issuer, leeway=self.get_leeway(),
-                options={"verify_aud": self.audience is not None, "verify_signature": verify},
+                issuer=self.issuer, leeway=self.get_leeway(), options=options,
             )
         except pyjwt.InvalidAlgorithmError as exc:
             raise TokenBackendError("Invalid algorithm specified") from exc

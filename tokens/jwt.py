@@ -6,28 +6,36 @@ token's session is still alive is the business of ``tokens.services``.
 
 Both token kinds hold the same claims: ``token_type``, ``user_id``, ``sid``
 (session id), ``jti``, ``iat``, ``exp``, ``iss``, ``aud``; the header names
-the signing key (``kid``, ``tokens.keys``). Issuing is deterministic: the
-same claims always sign to the same string (ES256 with RFC 6979 nonces), which is how a refresh inside the
-reuse grace window hands back the very successor token already issued,
-although only its ``jti`` and times are stored.
+the signing key (``kid``, ``tokens.keys``), and a refresh token's header
+also holds its payload's MAC (``mac``: see ``_MAC_SALT``). Issuing is
+deterministic: the same claims always sign to the same string (ES256 with
+RFC 6979 nonces, and an HMAC), which is how a refresh inside the reuse grace
+window hands back the very successor token already issued, although only
+its ``jti`` and times are stored.
 """
 
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 import jwt as pyjwt
+from django.utils.crypto import constant_time_compare, salted_hmac
+from jwt.utils import base64url_encode
 from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.exceptions import (
+    ExpiredTokenError, TokenBackendError, TokenBackendExpiredToken, TokenError,
+)
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
-from rest_framework_simplejwt.utils import datetime_to_epoch
+from rest_framework_simplejwt.utils import aware_utcnow, datetime_to_epoch
 
 from tokens import keys
+from tokens.backends import backend_for, backend_of, issued_before_keys, key_for
 from tokens.conf import conf
 from tokens.errors import TokenExpired, TokenInvalid
-from tokens.jws import Backend, encode, jws
+from tokens.jws import encode, header_segment, jws
 from tokens.verified import verified_access_tokens
 
 # A JWT of ours is a few hundred bytes; refuse to even parse anything huge.
@@ -37,12 +45,29 @@ MAX_TOKEN_LENGTH = 4096
 # --- signing and verifying -----------------------------------------------------------------------
 
 
-def sign(claims: dict) -> str:
-    """``claims`` with ``iss`` and ``aud``, signed by the active key, its ``kid`` in the header."""
+def sign(claims: dict, *, mac: bool = False) -> str:
+    """
+    ``claims`` with ``iss`` and ``aud``, signed by the active key, its ``kid``
+    in the header; with ``mac``, the payload's MAC in the header too.
+    """
     key = keys.keyring.active()
     payload = {**claims, "iss": conf.jwt_issuer, "aud": conf.jwt_audience}
     return encode(json.dumps(payload, separators=(",", ":")).encode(), key.signing_key, algorithm=key.algorithm,
-                  kid=key.kid)
+                  kid=key.kid, mac=_payload_mac if mac else None)
+
+
+# Refresh tokens carry, besides their signature, a MAC of their payload
+# under a key only authsvc holds (derived from SECRET_KEY), in the header's
+# ``mac``. Only authsvc ever reads a refresh token, and checking the MAC
+# costs a twentieth of verifying an ES256 signature: a refresh is proven by
+# it (``decode_refresh``). The signature stays, and decides whenever the MAC
+# does not prove the token: one issued before refresh tokens had a MAC, or
+# under a SECRET_KEY since rotated.
+_MAC_SALT = "authsvc.tokens.jwt.refresh-token-mac"
+
+
+def _payload_mac(payload_segment: bytes) -> str:
+    return base64url_encode(salted_hmac(_MAC_SALT, payload_segment, algorithm="sha256").digest()).decode()
 
 
 class _ConfLifetime:
@@ -59,6 +84,8 @@ class SessionToken(Token):
     """A simplejwt token bound to a ``tokens.Session`` through its ``sid`` claim."""
 
     session_claim = "sid"
+    #: Whether tokens of this kind hold their payload's MAC in the header (``proven_by_mac``).
+    carries_mac = False
 
     user_id: int
     session_id: uuid.UUID
@@ -67,7 +94,7 @@ class SessionToken(Token):
     def __init__(self, token: str) -> None:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("Token is invalid")
-        self._backend, self.kid = _backend_for(token)
+        self._backend, self.kid = backend_for(token)
         self._unkeyed = self.kid is None
         # Signature (with the algorithm of the key its kid names only: "none"
         # and algorithm confusion are refused by PyJWT), iss and aud, exp,
@@ -85,7 +112,7 @@ class SessionToken(Token):
             self.session_id = uuid.UUID(payload[self.session_claim])
             self.jti = uuid.UUID(hex=payload[api_settings.JTI_CLAIM])
             self.expires_at_epoch = int(payload["exp"])
-            if self._unkeyed and not _issued_before_keys(payload["iat"]):
+            if self._unkeyed and not issued_before_keys(payload["iat"]):
                 raise ValueError("a token with no kid, issued since keys have had ids: not one of ours")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TokenError("Token is invalid") from exc
@@ -103,62 +130,45 @@ class SessionToken(Token):
             "iat": datetime_to_epoch(issued_at),
             "exp": datetime_to_epoch(expires_at),
         }
-        return sign(payload)
+        return sign(payload, mac=cls.carries_mac)
+
+    @classmethod
+    def proven_by_mac(cls, token: str) -> "SessionToken | None":
+        """
+        The token, its claims checked as ``__init__`` checks them, if its
+        header is exactly the one authsvc writes for a published key and the
+        MAC it holds is its payload's; None if not (``__init__``, which
+        verifies the signature, then decides). What is left unchecked is the
+        signature segment: only a holder of this very header and payload,
+        that is of the token, can present them.
+        """
+        if not cls.carries_mac or not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        try:
+            header = jws.get_unverified_header(token)
+            key = key_for(header)
+        except (pyjwt.PyJWTError, TokenError):
+            return None
+        mac = header.get("mac")
+        head, payload_segment, _ = token.split(".")
+        if (not isinstance(mac, str) or key.kid is None
+                or not constant_time_compare(head, header_segment(key.algorithm, key.kid, mac))
+                or not constant_time_compare(mac, _payload_mac(payload_segment.encode()))):
+            return None
+        proven = cls.__new__(cls)
+        proven.token, proven.current_time = token, aware_utcnow()
+        proven._backend, proven.kid, proven._unkeyed = backend_of(key), key.kid, False
+        try:
+            proven.payload = proven._backend.decode_claims(token)
+        except TokenBackendExpiredToken as exc:
+            raise ExpiredTokenError("Token is expired") from exc
+        except TokenBackendError as exc:
+            raise TokenError("Token is invalid") from exc
+        proven.verify()
+        return proven
 
     def get_token_backend(self) -> TokenBackend:
         return self._backend
-
-
-def _backend_for(token: str) -> tuple[TokenBackend, str | None]:
-    """
-    What verifies ``token``: the published key its ``kid`` names, with that
-    key's algorithm alone and our ``iss`` and ``aud`` required; for a token
-    with no ``kid`` (HS256, issued before keys had ids) the shared secret,
-    only while such tokens can still be unexpired. A retired or unknown
-    ``kid``, or a header that names a key elsewhere (``jku``, ``x5u``,
-    ``jwk``…), is no token of ours. With the backend: the key's ``kid``.
-    """
-    try:
-        header = jws.get_unverified_header(token)
-    except pyjwt.PyJWTError as exc:
-        raise TokenError("Token is invalid") from exc
-    if keys.FOREIGN_KEY_HEADERS & header.keys():
-        raise TokenError("Token is invalid")
-    kid = header.get("kid")
-    if kid is None:
-        key = keys.keyring.legacy()
-    elif isinstance(kid, str) and len(kid) <= 64:
-        key = keys.keyring.verifying(kid)
-    else:
-        key = None
-    if key is None:
-        raise TokenError("Token is invalid")
-    # Tokens issued before keys had ids carry neither iss nor aud.
-    audience, issuer = (None, None) if key.kid is None else (conf.jwt_audience, conf.jwt_issuer)
-    # A key object is no dict key: a kid names one key for good, a secret names itself.
-    identity = key.verifying_key if isinstance(key.verifying_key, str) else key.kid
-    cache_key = (key.kid, key.algorithm, identity, audience, issuer, conf.leeway)
-    backend = _backends.get(cache_key)
-    if backend is None:
-        if len(_backends) > 64:
-            _backends.clear()
-        # simplejwt checks the algorithm and the key when it builds a backend: once per key and setting.
-        hmac_key = key.verifying_key if key.algorithm == "HS256" else None
-        backend = _backends[cache_key] = Backend(
-            key.algorithm, signing_key=hmac_key, verifying_key=key.verifying_key, audience=audience, issuer=issuer,
-            leeway=conf.leeway,
-        )
-    return backend, key.kid
-
-
-def _issued_before_keys(iat) -> bool:
-    """Whether a token with no ``kid`` was issued before this version made its first key (none was after)."""
-    cutoff = keys.keyring.legacy_issued_before
-    # Whole seconds, as iat is: a token stamped within the second the first key was made is not let through.
-    return cutoff is not None and isinstance(iat, int | float) and iat < int(cutoff.timestamp())
-
-
-_backends: dict[tuple, TokenBackend] = {}
 
 
 class AccessJWT(SessionToken):
@@ -168,6 +178,7 @@ class AccessJWT(SessionToken):
 
 class RefreshJWT(SessionToken):
     token_type = "refresh"
+    carries_mac = True
     lifetime = _ConfLifetime("refresh_ttl")
 
 
@@ -187,8 +198,21 @@ class IssuedTokens:
 
 def decode(token_class: type[SessionToken], raw: str) -> SessionToken:
     """Verify a raw JWT of the given kind, mapping every failure to one domain error."""
-    try:
+    with _domain_errors():
         return token_class(raw)
+
+
+def decode_refresh(raw: str) -> "RefreshJWT":
+    """``decode(RefreshJWT, raw)``, proven by its MAC where it holds a valid one, by its signature otherwise."""
+    with _domain_errors():
+        token = RefreshJWT.proven_by_mac(raw)
+        return token if token is not None else RefreshJWT(raw)
+
+
+@contextlib.contextmanager
+def _domain_errors():
+    try:
+        yield
     except ExpiredTokenError as exc:
         raise TokenExpired() from exc
     except TokenError as exc:

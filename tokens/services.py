@@ -18,7 +18,7 @@ from tokens import audit, feed, store
 from tokens.conf import conf
 from tokens.devices import forget_devices
 from tokens.errors import TokenExpired, TokenInvalid, TokenReused, TokenRevoked
-from tokens.jwt import AccessJWT, IssuedTokens, RefreshJWT, decode, decode_access, decode_any, issue_pair
+from tokens.jwt import AccessJWT, IssuedTokens, RefreshJWT, decode_access, decode_any, decode_refresh, issue_pair
 from tokens.models import AUTH_EPOCH_FIELD, RefreshToken, Session
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def rotate_refresh_token(*, raw: str, ip: str | None = None, user_agent: str = "
 
 def _exchange(*, raw: str, ip: str | None, user_agent: str) -> tuple[IssuedTokens, str]:
     """The rotation itself: the new pair and whether it was ``rotated`` or a ``grace`` repeat, or a refusal."""
-    token = decode(RefreshJWT, raw)
+    token = decode_refresh(raw)
     now = _now()
     issued = _rotate(token, now)
     if issued is not None:
