@@ -26,9 +26,9 @@ from accounts import urls as accounts_urls
 from accounts.serializers import UserSerializer
 from authsvc.api import represent, validated
 from authsvc.negotiation import JSONNegotiation
-from tokens import jws, store
+from tokens import jws, services, store
 from tokens import urls as tokens_urls
-from tokens.jwt import AccessJWT, decode, decode_access, issue_pair
+from tokens.jwt import AccessJWT, RefreshJWT, decode, decode_access, decode_refresh, issue_pair
 from tokens.keys import keyring
 from tokens.serializers import BodyTokensSerializer, RefreshRequestSerializer
 
@@ -146,6 +146,21 @@ def cases(password: str, wsgi_call):
 
     yield ("times rendered in UTC, no current-zone lookup (authsvc.api.UtcDateTimeField)",
            lambda: represent(DrfTimes, user), lambda: represent(UserSerializer, user), "GET /me")
+
+    # Round 4 (session 11). Before: every presented refresh token's ES256 signature verified.
+    yield ("a refresh token proven by its MAC, not its signature (tokens.jwt.decode_refresh)",
+           lambda: decode(RefreshJWT, issued.refresh), lambda: decode_refresh(issued.refresh), "token read")
+
+    def signature_verified(call):
+        def run():
+            services.decode_refresh, saved = (lambda raw: decode(RefreshJWT, raw)), services.decode_refresh
+            try:
+                call()
+            finally:
+                services.decode_refresh = saved
+        return run
+
+    yield ("a refresh token proven by its MAC: the whole refresh", signature_verified(refresh), refresh, "refresh")
 
     with override_settings(MIDDLEWARE=[_DJANGO_MIDDLEWARE.get(m, m) for m in settings.MIDDLEWARE]):
         django_stack = WSGIHandler()
