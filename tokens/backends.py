@@ -10,7 +10,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from tokens import keys
 from tokens.conf import conf
-from tokens.jws import Backend, jws
+from tokens.jws import Backend, ClaimsBackend, jws
 
 
 def backend_for(token: str) -> tuple[Backend, str | None]:
@@ -46,19 +46,21 @@ def key_for(header: dict) -> keys.Key:
     return key
 
 
-def backend_of(key: keys.Key) -> Backend:
+def backend_of(key: keys.Key, *, signature_proven: bool = False) -> Backend:
+    """The backend of ``key``; with ``signature_proven``, one that checks the claims alone (``ClaimsBackend``)."""
     # Tokens issued before keys had ids carry neither iss nor aud.
     audience, issuer = (None, None) if key.kid is None else (conf.jwt_audience, conf.jwt_issuer)
     # A key object is no dict key: a kid names one key for good, a secret names itself.
     identity = key.verifying_key if isinstance(key.verifying_key, str) else key.kid
-    cache_key = (key.kid, key.algorithm, identity, audience, issuer, conf.leeway)
+    backend_class = ClaimsBackend if signature_proven else Backend
+    cache_key = (backend_class, key.kid, key.algorithm, identity, audience, issuer, conf.leeway)
     backend = _backends.get(cache_key)
     if backend is None:
         if len(_backends) > 64:
             _backends.clear()
         # simplejwt checks the algorithm and the key when it builds a backend: once per key and setting.
         hmac_key = key.verifying_key if key.algorithm == "HS256" else None
-        backend = _backends[cache_key] = Backend(
+        backend = _backends[cache_key] = backend_class(
             key.algorithm, signing_key=hmac_key, verifying_key=key.verifying_key, audience=audience, issuer=issuer,
             leeway=conf.leeway,
         )

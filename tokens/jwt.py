@@ -15,25 +15,19 @@ its ``jti`` and times are stored.
 """
 
 import contextlib
-import functools
-import hashlib
-import hmac
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 import jwt as pyjwt
-from django.conf import settings
-from django.utils.crypto import constant_time_compare
+from django.utils.crypto import constant_time_compare, salted_hmac
 from jwt.utils import base64url_encode
 from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.exceptions import (
-    ExpiredTokenError, TokenBackendError, TokenBackendExpiredToken, TokenError,
-)
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
-from rest_framework_simplejwt.utils import aware_utcnow, datetime_to_epoch
+from rest_framework_simplejwt.utils import datetime_to_epoch
 
 from tokens import keys
 from tokens.backends import backend_for, backend_of, issued_before_keys, key_for
@@ -71,13 +65,7 @@ _MAC_SALT = "authsvc.tokens.jwt.refresh-token-mac"
 
 
 def _payload_mac(payload_segment: bytes) -> str:
-    return base64url_encode(hmac.digest(_mac_key(settings.SECRET_KEY), payload_segment, "sha256")).decode()
-
-
-@functools.lru_cache(maxsize=4)
-def _mac_key(secret: str) -> bytes:
-    """The key Django's ``salted_hmac(_MAC_SALT, …)`` would derive, once per SECRET_KEY instead of once per token."""
-    return hashlib.sha256((_MAC_SALT + secret).encode()).digest()
+    return base64url_encode(salted_hmac(_MAC_SALT, payload_segment, algorithm="sha256").digest()).decode()
 
 
 class _ConfLifetime:
@@ -101,10 +89,13 @@ class SessionToken(Token):
     session_id: uuid.UUID
     jti: uuid.UUID
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, *, proven_by: "keys.Key | None" = None) -> None:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("Token is invalid")
-        self._backend, self.kid = backend_for(token)
+        if proven_by is None:
+            self._backend, self.kid = backend_for(token)
+        else:  # its signature proven otherwise, by this key's kid (``proven_by_mac``)
+            self._backend, self.kid = backend_of(proven_by, signature_proven=True), proven_by.kid
         self._unkeyed = self.kid is None
         # Signature (with the algorithm of the key its kid names only: "none"
         # and algorithm confusion are refused by PyJWT), iss and aud, exp,
@@ -145,10 +136,10 @@ class SessionToken(Token):
     @classmethod
     def proven_by_mac(cls, token: str) -> "SessionToken | None":
         """
-        The token, its claims checked as ``__init__`` checks them, if its
-        header is exactly the one authsvc writes for a published key and the
-        MAC it holds is its payload's; None if not (``__init__``, which
-        verifies the signature, then decides). What is left unchecked is the
+        The token, its claims checked by ``__init__`` but not its signature,
+        if its header is exactly the one authsvc writes for a published key
+        and the MAC it holds is its payload's; None if not (``__init__``
+        without ``proven_by``, which verifies the signature, then decides). What is left unchecked is the
         signature segment: only a holder of this very header and payload,
         that is of the token, can present them.
         """
@@ -165,17 +156,7 @@ class SessionToken(Token):
                 or not constant_time_compare(head, header_segment(key.algorithm, key.kid, mac))
                 or not constant_time_compare(mac, _payload_mac(payload_segment.encode()))):
             return None
-        proven = cls.__new__(cls)
-        proven.token, proven.current_time = token, aware_utcnow()
-        proven._backend, proven.kid, proven._unkeyed = backend_of(key), key.kid, False
-        try:
-            proven.payload = proven._backend.decode_claims(token)
-        except TokenBackendExpiredToken as exc:
-            raise ExpiredTokenError("Token is expired") from exc
-        except TokenBackendError as exc:
-            raise TokenError("Token is invalid") from exc
-        proven.verify()
-        return proven
+        return cls(token, proven_by=key)
 
     def get_token_backend(self) -> TokenBackend:
         return self._backend

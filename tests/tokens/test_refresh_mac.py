@@ -142,3 +142,13 @@ def test_a_used_refresh_token_proven_by_its_mac_is_still_reuse(api, tokens, sett
     assert refresh(api, tokens["refresh"]).status_code == 200
     response = refresh(api, tokens["refresh"])
     assert (response.status_code, response.json()["code"]) == (401, "token_reused")
+
+
+@pytest.mark.parametrize("setting", ["JWT_ISSUER", "JWT_AUDIENCE"])
+def test_a_refresh_token_proven_by_its_mac_still_has_its_issuer_and_audience_checked(api, tokens, signature_checks,
+                                                                                     settings, setting):
+    """The MAC proves authsvc wrote the claims, not that they are this configuration's: iss and aud are checked."""
+    setattr(settings, setting, "another-" + getattr(settings, setting))
+    response = refresh(api, tokens["refresh"])
+    assert (response.status_code, response.json()) == (401, INVALID)
+    assert signature_checks == []
