@@ -12,23 +12,29 @@ import uuid
 
 import jwt as pyjwt
 from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpResponse
 from django.test import override_settings
 from django.urls import path, resolve
 from django.urls.conf import include
 from django.utils import timezone
+from django_prometheus.utils import Time, TimeSince
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
+from rest_framework_simplejwt.utils import datetime_to_epoch
 
 from accounts import urls as accounts_urls
 from accounts.serializers import UserSerializer
 from authsvc.api import represent, validated
 from authsvc.negotiation import JSONNegotiation
+from authsvc.requestmetrics import RequestMetricsMiddleware
 from tokens import jws, services, store
 from tokens import urls as tokens_urls
-from tokens.jwt import AccessJWT, RefreshJWT, decode, decode_access, decode_refresh, issue_pair
+from tokens.jwt import (
+    MAX_TOKEN_LENGTH, AccessJWT, RefreshJWT, _epoch, decode, decode_access, decode_refresh, issue_pair,
+)
 from tokens.keys import keyring
 from tokens.serializers import BodyTokensSerializer, RefreshRequestSerializer
 
@@ -162,11 +168,52 @@ def cases(password: str, wsgi_call):
 
     yield ("a refresh token proven by its MAC: the whole refresh", signature_verified(refresh), refresh, "refresh")
 
+    # Round 5 (session 12). Before: DRF's surrogate check, simplejwt's epoch, a labels() lookup per series.
+    class DrfTokenField(serializers.Serializer):
+        refresh = serializers.CharField(required=False, max_length=MAX_TOKEN_LENGTH, trim_whitespace=True)
+
+    yield ("the refresh body's token: no per-character surrogate check for ASCII (tokens.serializers)",
+           lambda: validated(DrfTokenField, body), lambda: validated(RefreshRequestSerializer, body), "refresh")
+    yield ("a claim's time without a time tuple (tokens.jwt._epoch; four a refresh)",
+           lambda: datetime_to_epoch(now), lambda: _epoch(now), "claim time")
+
+    metrics_request = APIRequestFactory().get("/api/auth/me/")
+    metrics_request.resolver_match = resolve("/api/auth/me/")
+    answer = HttpResponse()
+
+    def counted_by(middleware):
+        def run():
+            middleware.process_request(metrics_request)
+            middleware.process_response(metrics_request, answer)
+        return run
+
+    yield ("the request metrics' series kept, not looked up by labels (authsvc.requestmetrics)",
+           counted_by(_LabelsEachTime(lambda request: None)), counted_by(RequestMetricsMiddleware(lambda request: None)),
+           "request")
+
     with override_settings(MIDDLEWARE=[_DJANGO_MIDDLEWARE.get(m, m) for m in settings.MIDDLEWARE]):
         django_stack = WSGIHandler()
     yield ("Django's session, auth and messages middleware skipped under /api/ (authsvc.browser)",
            lambda: wsgi_call(django_stack, "GET", "/api/auth/me/", headers=bearer),
            lambda: wsgi_call(application, "GET", "/api/auth/me/", headers=bearer), "GET /me")
+
+
+class _LabelsEachTime(RequestMetricsMiddleware):
+    """authsvc.requestmetrics as it was: each series looked up by its labels, every request."""
+
+    def process_request(self, request):
+        self.metrics.requests_by_method.labels(method=self._method(request)).inc()
+        request.prometheus_after_middleware_event = Time()
+
+    def process_response(self, request, response):
+        method, view = self._method(request), self._get_view_name(request)
+        self.metrics.responses_by_status_view_method.labels(
+            status=str(response.status_code), view=view, method=method,
+        ).inc()
+        started = getattr(request, "prometheus_after_middleware_event", None)
+        if started is not None:
+            self.metrics.requests_latency_by_view_method.labels(view=view, method=method).observe(TimeSince(started))
+        return response
 
 
 def _text_results_class():

@@ -744,7 +744,7 @@ def test_each_answer_counts_once_by_status_view_and_method_even_without_a_view(c
     those that never reach a view too: a 404 and a slash redirect.
     """
     settings.APPEND_SLASH = True
-    before = scrape(client)
+    before, timed_before = scrape(client), csrf_answers_timed(client)
 
     client.get("/api/auth/csrf/")
     client.get("/api/auth/csrf")  # CommonMiddleware redirects: no view runs
@@ -761,3 +761,16 @@ def test_each_answer_counts_once_by_status_view_and_method_even_without_a_view(c
         'django_http_responses_total_by_status_view_method_total{method="GET",status="301",view="<unnamed view>"}': 1,
         'django_http_responses_total_by_status_view_method_total{method="GET",status="404",view="<unnamed view>"}': 1,
     }
+    # Every request counted by method (the two later scrapes are GETs too), and each view's answers timed.
+    by_method = 'django_http_requests_total_by_method_total{method="GET"}'
+    assert after[by_method] - before.get(by_method, 0) == 6
+    assert csrf_answers_timed(client) - timed_before == 2
+
+
+def csrf_answers_timed(client) -> float:
+    """How many answers of GET csrf/ the latency histogram holds."""
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+    return next((sample.value for family in text_string_to_metric_families(response.content.decode())
+                for sample in family.samples
+                if sample.name == "django_http_requests_latency_seconds_by_view_method_count"
+                and sample.labels == {"view": "csrf", "method": "GET"}), 0)
