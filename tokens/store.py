@@ -165,7 +165,10 @@ class _Statements:
         self._record_successor = _RECORD_SUCCESSOR.format(**names)
         self.one_statement = connection.vendor == "postgresql"
         self._exchange = _EXCHANGE.format(mark_used=self._mark_used.strip(), **names)
-        self._user_loaders = [self._converters(field) for field in self.user_fields]
+        # Only the user's columns that this database's values need converting
+        # (booleans and times on SQLite; none on PostgreSQL, binary results).
+        self._user_loaders = [(index, loader) for index, loader in
+                              enumerate(self._converters(field) for field in self.user_fields) if loader[1]]
         self._time_loader = self._converters(self._time_field)
 
     def _uuid(self, value: uuid.UUID, connection):
@@ -210,7 +213,9 @@ class _Statements:
             row = cursor.fetchone()
         if row is None:
             return None
-        values = [self._load(loader, value, connection) for loader, value in zip(self._user_loaders, row)]
+        values = list(row)
+        for index, loader in self._user_loaders:
+            values[index] = self._load(loader, values[index], connection)
         return self.user_model.from_db(self.alias, self.user_attnames, values)
 
     def mark_used(self, cursor, jti: uuid.UUID, session_id: uuid.UUID, user_id: int, successor_jti: uuid.UUID,
