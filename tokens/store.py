@@ -213,10 +213,14 @@ class _Statements:
             row = cursor.fetchone()
         if row is None:
             return None
+        return self.user_model.from_db(self.alias, self.user_attnames, self.user_values(row, connection))
+
+    def user_values(self, row, connection) -> list:
+        """The user's columns as read from this database, as the ORM would load them."""
         values = list(row)
         for index, loader in self._user_loaders:
             values[index] = self._load(loader, values[index], connection)
-        return self.user_model.from_db(self.alias, self.user_attnames, values)
+        return values
 
     def mark_used(self, cursor, jti: uuid.UUID, session_id: uuid.UUID, user_id: int, successor_jti: uuid.UUID,
                   now: datetime) -> bool:

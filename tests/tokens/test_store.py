@@ -19,10 +19,10 @@ from tests.conftest import bearer
 from tokens import store
 from tokens.models import Session
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs DATABASE_URL=postgres://… (prepared statements)"),
-]
+pytestmark = pytest.mark.django_db
+
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql",
+                                     reason="needs DATABASE_URL=postgres://… (prepared statements)")
 
 
 def prepared_runs() -> dict[str, int]:
@@ -39,6 +39,7 @@ def fresh_statements():
     store._statements.cache_clear()
 
 
+@postgresql_only
 def test_the_access_check_is_planned_once_per_connection(api, tokens, fresh_statements):
     for _ in range(3):
         assert api.get("/api/auth/me/", **bearer(tokens["access"])).status_code == 200
@@ -50,6 +51,7 @@ def test_the_access_check_is_planned_once_per_connection(api, tokens, fresh_stat
     assert any(sql.lstrip().startswith("WITH") and "EXISTS" in sql and "INSERT" in sql for sql in runs), runs
 
 
+@postgresql_only
 def test_nothing_is_prepared_behind_a_transaction_pooler(api, tokens, fresh_statements, monkeypatch):
     monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
 
@@ -63,9 +65,10 @@ def test_nothing_is_prepared_behind_a_transaction_pooler(api, tokens, fresh_stat
 def test_the_user_loads_as_the_orm_loads_it(tokens, user, fresh_statements, monkeypatch, pooled):
     """
     Every field of the user the access check hands the view, value, type and
-    time zone, as a queryset loads it: the prepared statement's results come
-    in binary (psycopg's loaders), the ORM's in text (Django's), and the
-    view, the serializers and the audit log must not tell them apart.
+    time zone, as a queryset loads it: on PostgreSQL the prepared statement's
+    results come in binary (psycopg's loaders), the ORM's in text (Django's);
+    on SQLite booleans and times go through Django's converters, and only
+    they. The view, the serializers and the audit log must not tell them apart.
     """
     monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", pooled)
     get_user_model().objects.filter(pk=user.pk).update(
