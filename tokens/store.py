@@ -165,10 +165,7 @@ class _Statements:
         self._record_successor = _RECORD_SUCCESSOR.format(**names)
         self.one_statement = connection.vendor == "postgresql"
         self._exchange = _EXCHANGE.format(mark_used=self._mark_used.strip(), **names)
-        # Only the user's columns that this database's values need converting
-        # (booleans and times on SQLite; none on PostgreSQL, binary results).
-        self._user_loaders = [(index, loader) for index, loader in
-                              enumerate(self._converters(field) for field in self.user_fields) if loader[1]]
+        self._user_loaders = [(i, load) for i, load in enumerate(map(self._converters, self.user_fields)) if load[1]]
         self._time_loader = self._converters(self._time_field)
 
     def _uuid(self, value: uuid.UUID, connection):
@@ -211,12 +208,11 @@ class _Statements:
                 session_id=self._uuid(session_id, connection), user_id=user_id, now=self._time(now, connection),
             ))
             row = cursor.fetchone()
-        if row is None:
-            return None
-        return self.user_model.from_db(self.alias, self.user_attnames, self.user_values(row, connection))
+        return None if row is None else self.user_model.from_db(self.alias, self.user_attnames,
+                                                                 self.user_values(row, connection))
 
     def user_values(self, row, connection) -> list:
-        """The user's columns as read from this database, as the ORM would load them."""
+        """The user's row as the ORM loads it: only columns with converters (SQLite's bools, times) go through them."""
         values = list(row)
         for index, loader in self._user_loaders:
             values[index] = self._load(loader, values[index], connection)
